@@ -67,9 +67,13 @@ Network Network::of(const IpAddress& address, int family_prefix) {
 
 std::optional<Network> Network::parse(const std::string& text) {
     auto slash = text.find('/');
-    auto ip = IpAddress::parse(text.substr(0, slash));
+    std::string address = text.substr(0, slash);
+    auto ip = IpAddress::parse(address);
     if (!ip) return std::nullopt;
-    int max = ip->is_v4() ? 32 : 128;
+    // The prefix counts bits of the notation the address is written in: an IPv6
+    // literal (even "::ffff:a.b.c.d") takes an IPv6 prefix, /0..128.
+    bool v6_text = address.find(':') != std::string::npos;
+    int max = v6_text ? 128 : 32;
     int family_prefix = max;
     if (slash != std::string::npos) {
         std::string digits = text.substr(slash + 1);
@@ -80,6 +84,7 @@ std::optional<Network> Network::parse(const std::string& text) {
         family_prefix = std::atoi(digits.c_str());
         if (family_prefix > max) return std::nullopt;
     }
+    if (v6_text) return Network{ip->masked(family_prefix), static_cast<uint8_t>(family_prefix)};
     return of(*ip, family_prefix);
 }
 
@@ -93,3 +98,5 @@ Network client_key(const IpAddress& ip, int ipv6_prefix) {
 }
 
 }  // namespace infra::core
+
+#include "core/no_postgres.hpp"  // keep last: the core never sees postgres.h

@@ -161,3 +161,5 @@ void NetworkSet::for_each_mutable(const std::function<void(NetworkEntry&)>& visi
 }
 
 }  // namespace infra::core
+
+#include "core/no_postgres.hpp"  // keep last: the core never sees postgres.h

@@ -108,7 +108,7 @@ AutoBlock add_strikes(TrackedIp& entry, uint32_t now_s, uint32_t weight,
     advance_to(entry, now_s, settings);
     if (weight == 0 || entry.block_until_s > now_s) return block;  // already blocked
     uint8_t& slot = entry.strikes[ring_slot(now_s / strike_bucket_s(settings), kStrikeBuckets)];
-    slot = static_cast<uint8_t>(std::min<uint32_t>(255, slot + weight));
+    slot = static_cast<uint8_t>(std::min<uint64_t>(255, uint64_t{slot} + weight));
     if (ring_sum(entry.strikes) < settings.suspicious_threshold) return block;
 
     // Threshold reached: block, doubling the duration for each earlier offence.
@@ -199,3 +199,5 @@ int32_t retry_after(const TrackedIp& entry, int64_t now_us, const GuardSettings&
 }
 
 }  // namespace infra::core
+
+#include "core/no_postgres.hpp"  // keep last: the core never sees postgres.h

@@ -245,3 +245,5 @@ TrackedIp* TrackedTable::find_or_insert(uint32_t partition, uint64_t hash, const
 }
 
 }  // namespace infra::core
+
+#include "core/no_postgres.hpp"  // keep last: the core never sees postgres.h

@@ -1,0 +1,272 @@
+// list_sync.cpp: keeps the shared-memory blocklist and allowlist equal to the tables
+// infra.blocked_ips and infra.allowed_ips, which are the authority.
+//
+//  - Row triggers on both tables queue each change in this backend (per
+//    subtransaction); at COMMIT the queue is applied to shared memory, so a block is
+//    effective in every backend the moment its transaction commits, and a rolled-back
+//    one never is. TRUNCATE queues a full reload. PREPARE TRANSACTION is refused.
+//  - The first check in a fresh server (after start or crash) loads both tables; the
+//    keeper also reloads them every infra.guard_resync_interval to heal any drift.
+//  - Loading reads with the latest snapshot and installs only if no change was applied
+//    meanwhile (lists_generation), so a concurrent commit is never lost.
+#include "pg/list_sync.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "core/errors.hpp"
+#include "pg/firewall.hpp"
+#include "pg/guard_state.hpp"
+#include "pg/pg_includes.hpp"
+#include "pg/settings.hpp"
+
+extern "C" {
+#include "access/htup_details.h"
+}
+
+namespace infra::pg {
+
+namespace {
+
+struct QueuedChange {
+    SubTransactionId subxact;
+    ListChange change;
+};
+
+std::vector<QueuedChange> queued;  // this backend's uncommitted list changes
+SubTransactionId reload_subxact = InvalidSubTransactionId;
+bool database_checked = false;
+
+int64_t expires_from(Datum value, bool isnull) {
+    return isnull ? core::kNever : static_cast<int64_t>(DatumGetTimestampTz(value));
+}
+
+ListChange change_from_tuple(ListKind list, HeapTuple tuple, TupleDesc desc, bool remove) {
+    bool isnull = false;
+    ListChange change{};
+    change.list = list;
+    change.remove = remove;
+    Datum network = heap_getattr(tuple, SPI_fnumber(desc, "network"), desc, &isnull);
+    core::Network net = network_from_datum(network);
+    change.entry.address = net.address;
+    change.entry.prefix = net.prefix;
+    Datum expires = heap_getattr(tuple, SPI_fnumber(desc, "expires_at"), desc, &isnull);
+    change.entry.expires_us = expires_from(expires, isnull);
+    Datum created = heap_getattr(tuple, SPI_fnumber(desc, "created_at"), desc, &isnull);
+    change.entry.created_us = isnull ? 0 : DatumGetTimestampTz(created);
+    if (list == ListKind::kBlock) {
+        int source_attr = SPI_fnumber(desc, "source");
+        Datum source = heap_getattr(tuple, source_attr, desc, &isnull);
+        if (!isnull && std::strcmp(TextDatumGetCString(source), "auto") == 0) {
+            change.entry.source = static_cast<uint8_t>(core::BlockSource::kAuto);
+        }
+    }
+    return change;
+}
+
+void on_transaction_event(XactEvent event, void*) {
+    switch (event) {
+        case XACT_EVENT_PRE_PREPARE:
+            if (!queued.empty() || reload_subxact != InvalidSubTransactionId) {
+                ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                                errmsg("cannot PREPARE a transaction that changed the infra_ext "
+                                       "blocklist or allowlist"),
+                                errhint("Commit such changes in an ordinary transaction.")));
+            }
+            break;
+        case XACT_EVENT_COMMIT:
+        case XACT_EVENT_PARALLEL_COMMIT:
+            if (!queued.empty() || reload_subxact != InvalidSubTransactionId) {
+                // Runs after the commit is durable: must not raise. lists_apply does not
+                // allocate; a full set marks the lists unloaded so they get reloaded.
+                std::vector<ListChange> changes;
+                try {
+                    changes.reserve(queued.size());
+                    for (const QueuedChange& q : queued) changes.push_back(q.change);
+                    lists_apply(changes, reload_subxact != InvalidSubTransactionId);
+                } catch (...) {
+                    lists_apply({}, true);
+                }
+            }
+            queued.clear();
+            reload_subxact = InvalidSubTransactionId;
+            break;
+        case XACT_EVENT_ABORT:
+        case XACT_EVENT_PARALLEL_ABORT:
+        case XACT_EVENT_PREPARE:
+            queued.clear();
+            reload_subxact = InvalidSubTransactionId;
+            break;
+        default:
+            break;
+    }
+}
+
+void on_subtransaction_event(SubXactEvent event, SubTransactionId subxact, SubTransactionId,
+                             void*) {
+    if (event != SUBXACT_EVENT_ABORT_SUB) return;
+    // Every change queued at or after this subtransaction's start belongs to it or to
+    // one of its children: all are rolled back with it.
+    queued.erase(std::remove_if(queued.begin(), queued.end(),
+                                [&](const QueuedChange& q) { return q.subxact >= subxact; }),
+                 queued.end());
+    if (reload_subxact != InvalidSubTransactionId && reload_subxact >= subxact) {
+        reload_subxact = InvalidSubTransactionId;
+    }
+}
+
+// Reads both tables with the latest snapshot.
+std::vector<ListChange> read_list_tables() {
+    static const char* const kQuery =
+        "SELECT network, expires_at, created_at, source, true FROM infra.blocked_ips "
+        "UNION ALL "
+        "SELECT network, expires_at, created_at, NULL, false FROM infra.allowed_ips";
+    struct Row {
+        bool block;
+        Datum network, expires, created;
+        bool expires_null, created_null, is_auto;
+    };
+    uint64 count = 0;
+    Row* rows = pg_call([&]() -> Row* {
+        SPI_connect();
+        SPIPlanPtr plan = SPI_prepare(kQuery, 0, nullptr);
+        if (plan == nullptr) elog(ERROR, "infra_ext: cannot plan %s", kQuery);
+        int rc = SPI_execute_snapshot(plan, nullptr, nullptr, GetLatestSnapshot(),
+                                      InvalidSnapshot, true, false, 0);
+        if (rc != SPI_OK_SELECT) elog(ERROR, "infra_ext: reading the lists failed (%d)", rc);
+        count = SPI_processed;
+        Row* out = static_cast<Row*>(
+            MemoryContextAllocZero(CurTransactionContext, sizeof(Row) * (count + 1)));
+        TupleDesc desc = SPI_tuptable->tupdesc;
+        for (uint64 i = 0; i < count; ++i) {
+            HeapTuple tuple = SPI_tuptable->vals[i];
+            bool isnull = false;
+            out[i].block = DatumGetBool(SPI_getbinval(tuple, desc, 5, &isnull));
+            // Copy the network out of SPI's memory before SPI_finish frees it.
+            Datum network = SPI_getbinval(tuple, desc, 1, &isnull);
+            MemoryContext old = MemoryContextSwitchTo(CurTransactionContext);
+            out[i].network = PointerGetDatum(PG_DETOAST_DATUM_COPY(network));
+            MemoryContextSwitchTo(old);
+            out[i].expires = SPI_getbinval(tuple, desc, 2, &out[i].expires_null);
+            out[i].created = SPI_getbinval(tuple, desc, 3, &out[i].created_null);
+            Datum source = SPI_getbinval(tuple, desc, 4, &isnull);
+            out[i].is_auto = !isnull && std::strcmp(TextDatumGetCString(source), "auto") == 0;
+        }
+        SPI_finish();
+        return out;
+    });
+    std::vector<ListChange> changes;
+    changes.reserve(count);
+    for (uint64 i = 0; i < count; ++i) {
+        ListChange change{};
+        change.list = rows[i].block ? ListKind::kBlock : ListKind::kAllow;
+        core::Network net = network_from_datum(rows[i].network);
+        change.entry.address = net.address;
+        change.entry.prefix = net.prefix;
+        change.entry.expires_us = expires_from(rows[i].expires, rows[i].expires_null);
+        change.entry.created_us = rows[i].created_null ? 0 : DatumGetTimestampTz(rows[i].created);
+        if (rows[i].is_auto) change.entry.source = static_cast<uint8_t>(core::BlockSource::kAuto);
+        changes.push_back(change);
+    }
+    return changes;
+}
+
+}  // namespace
+
+core::Network network_from_datum(Datum value) {
+    inet* in = DatumGetInetPP(value);
+    const unsigned char* bytes = ip_addr(in);
+    core::IpAddress address = ip_family(in) == PGSQL_AF_INET
+                                  ? core::IpAddress::from_v4(bytes)
+                                  : core::IpAddress::from_v6(bytes);
+    return core::Network::of(address, ip_bits(in));
+}
+
+core::IpAddress address_from_datum(Datum value) {
+    inet* in = DatumGetInetPP(value);
+    const unsigned char* bytes = ip_addr(in);
+    return ip_family(in) == PGSQL_AF_INET ? core::IpAddress::from_v4(bytes)
+                                          : core::IpAddress::from_v6(bytes);
+}
+
+void register_list_sync_callbacks() {
+    RegisterXactCallback(on_transaction_event, nullptr);
+    RegisterSubXactCallback(on_subtransaction_event, nullptr);
+}
+
+void queue_list_change(const ListChange& change) {
+    queued.push_back(QueuedChange{GetCurrentSubTransactionId(), change});
+}
+
+void load_lists(bool replace) {
+    for (int attempt = 0; attempt < 20; ++attempt) {
+        uint64_t generation = lists_generation();
+        std::vector<ListChange> rows = read_list_tables();
+        uint32_t failures = 0;
+        if (lists_install(rows, generation, replace, &failures)) {
+            if (failures > 0) {
+                pg_call([&] {
+                    ereport(WARNING,
+                            (errmsg("infra_ext: %u blocklist/allowlist rows do not fit in "
+                                    "shared memory",
+                                    failures),
+                             errhint("Raise infra.ddos_max_blocks or infra.ddos_max_allowed "
+                                     "and restart the server.")));
+                });
+            }
+            return;
+        }
+    }
+    throw core::Error(core::ErrorKind::kInternal,
+                      "the blocklist changed during each of 20 attempts to load it");
+}
+
+void ensure_guard_ready() {
+    require_guard_loaded();
+    if (!database_checked) {
+        const char* here = pg_call([] { return get_database_name(MyDatabaseId); });
+        if (here == nullptr || std::strcmp(here, setting_database) != 0) {
+            throw core::Error(core::ErrorKind::kConflict,
+                              std::string("infra_ext's guard lives in database \"") +
+                                  setting_database + "\" (infra.database), not in \"" +
+                                  (here ? here : "?") + "\"",
+                              "Connect to that database, or set infra.database to this one "
+                              "and restart the server.");
+        }
+        database_checked = true;
+    }
+    if (!lists_loaded()) load_lists(false);
+}
+
+Datum list_changed_trigger(FunctionCallInfo fcinfo) {
+    if (!CALLED_AS_TRIGGER(fcinfo)) {
+        throw core::Error(core::ErrorKind::kInternal,
+                          "infra._guard_list_changed() may only be called as a trigger");
+    }
+    auto* data = reinterpret_cast<TriggerData*>(fcinfo->context);
+    ListKind list = std::strcmp(data->tg_trigger->tgargs[0], "block") == 0 ? ListKind::kBlock
+                                                                          : ListKind::kAllow;
+    TriggerEvent event = data->tg_event;
+    if (TRIGGER_FIRED_BY_TRUNCATE(event)) {
+        if (reload_subxact == InvalidSubTransactionId) {
+            reload_subxact = GetCurrentSubTransactionId();
+        }
+        return PointerGetDatum(nullptr);
+    }
+    TupleDesc desc = data->tg_relation->rd_att;
+    if (TRIGGER_FIRED_BY_DELETE(event) || TRIGGER_FIRED_BY_UPDATE(event)) {
+        queue_list_change(pg_call([&] { return change_from_tuple(list, data->tg_trigtuple, desc, true); }));
+    }
+    if (TRIGGER_FIRED_BY_INSERT(event)) {
+        queue_list_change(pg_call([&] { return change_from_tuple(list, data->tg_trigtuple, desc, false); }));
+    }
+    if (TRIGGER_FIRED_BY_UPDATE(event)) {
+        queue_list_change(pg_call([&] { return change_from_tuple(list, data->tg_newtuple, desc, false); }));
+    }
+    return PointerGetDatum(nullptr);
+}
+
+}  // namespace infra::pg
+
+INFRA_SQL_FUNCTION(infra_guard_list_changed, infra::pg::list_changed_trigger)

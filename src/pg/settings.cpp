@@ -1,0 +1,97 @@
+// settings.cpp: definitions, ranges and units of infra_ext's GUCs.
+//
+// Each range is the validation: PostgreSQL refuses a value outside it with
+//   ERROR: 0 is outside the valid range for parameter "infra.x" (1 .. 65535)
+// at SET time, and logs and ignores it on a configuration reload.
+#include "pg/settings.hpp"
+
+#include "pg/pg_includes.hpp"
+
+namespace infra::pg {
+
+char* setting_database = nullptr;
+int setting_max_tracked_ips = 100000;
+int setting_max_blocks = 100000;
+int setting_max_allowed = 10000;
+int setting_keeper_resync_s = 60;
+
+namespace {
+int max_request_size = 10 * 1024 * 1024;
+int per_minute = 100;
+int per_hour = 1000;
+int block_duration_min = 60;
+int max_block_duration_min = 7 * 24 * 60;
+int suspicious_threshold = 5;
+int strike_window_s = 600;
+int ipv6_prefix = 64;
+}  // namespace
+
+void define_settings() {
+    DefineCustomStringVariable(
+        "infra.database", "Database the infra launcher connects to and infra_ext lives in.",
+        "CREATE EXTENSION infra_ext in this database; the launcher waits until it exists.",
+        &setting_database, "postgres", PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable("infra.ddos_max_request_size",
+                            "Largest request body the guard allows.", nullptr, &max_request_size,
+                            10 * 1024 * 1024, 1024, 1024 * 1024 * 1024, PGC_SIGHUP,
+                            GUC_UNIT_BYTE, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable("infra.ddos_max_requests_per_minute",
+                            "Requests one client may make in any 60 seconds.", nullptr,
+                            &per_minute, 100, 1, static_cast<int>(core::kMaxPerMinute),
+                            PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable("infra.ddos_max_requests_per_hour",
+                            "Requests one client may make in any 3600 seconds.", nullptr,
+                            &per_hour, 1000, 1, static_cast<int>(core::kMaxPerHour), PGC_SIGHUP,
+                            0, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable("infra.ddos_block_duration",
+                            "Duration of a first automatic block, and of block_ip() without "
+                            "a duration.",
+                            nullptr, &block_duration_min, 60, 1, 365 * 24 * 60, PGC_SIGHUP,
+                            GUC_UNIT_MIN, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable("infra.ddos_max_block_duration",
+                            "Cap on automatic block durations, which double per offence.",
+                            nullptr, &max_block_duration_min, 7 * 24 * 60, 1, 10 * 365 * 24 * 60,
+                            PGC_SIGHUP, GUC_UNIT_MIN, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable("infra.ddos_suspicious_threshold",
+                            "Strikes within infra.ddos_strike_window that block a client.",
+                            nullptr, &suspicious_threshold, 5, 1, 1000, PGC_SIGHUP, 0, nullptr,
+                            nullptr, nullptr);
+    DefineCustomIntVariable("infra.ddos_strike_window", "Window in which strikes add up.", nullptr,
+                            &strike_window_s, 600, 10, 7 * 24 * 3600, PGC_SIGHUP, GUC_UNIT_S,
+                            nullptr, nullptr, nullptr);
+    DefineCustomIntVariable("infra.ddos_ipv6_prefix",
+                            "IPv6 clients are counted per prefix of this length.", nullptr,
+                            &ipv6_prefix, 64, 16, 128, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable("infra.ddos_max_tracked_ips",
+                            "Clients tracked in shared memory; least recently seen are evicted.",
+                            nullptr, &setting_max_tracked_ips, 100000, 1000,
+                            8000000, PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable("infra.ddos_max_blocks",
+                            "Blocked addresses and ranges held in shared memory.", nullptr,
+                            &setting_max_blocks, 100000, 100, 10000000, PGC_POSTMASTER, 0,
+                            nullptr, nullptr, nullptr);
+    DefineCustomIntVariable("infra.ddos_max_allowed",
+                            "Allowlisted addresses and ranges held in shared memory.", nullptr,
+                            &setting_max_allowed, 10000, 10, 1000000, PGC_POSTMASTER, 0, nullptr,
+                            nullptr, nullptr);
+    DefineCustomIntVariable("infra.guard_resync_interval",
+                            "How often the guard keeper reloads the lists from their tables.",
+                            nullptr, &setting_keeper_resync_s, 60, 1, 3600, PGC_SIGHUP,
+                            GUC_UNIT_S, nullptr, nullptr, nullptr);
+    MarkGUCPrefixReserved("infra");
+}
+
+core::GuardSettings guard_settings() {
+    core::GuardSettings s;
+    s.per_minute = static_cast<uint32_t>(per_minute);
+    s.per_hour = static_cast<uint32_t>(per_hour);
+    s.max_request_bytes = max_request_size;
+    s.suspicious_threshold = static_cast<uint32_t>(suspicious_threshold);
+    s.strike_window_s = static_cast<uint32_t>(strike_window_s);
+    s.block_duration_s = static_cast<uint32_t>(block_duration_min) * 60u;
+    s.max_block_duration_s = static_cast<uint32_t>(max_block_duration_min) * 60u;
+    s.ipv6_prefix = ipv6_prefix;
+    return s;
+}
+
+}  // namespace infra::pg
