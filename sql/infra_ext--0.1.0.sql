@@ -129,8 +129,8 @@ CREATE FUNCTION infra._guard_ip_state(ip inet) RETURNS jsonb
     AS 'MODULE_PATHNAME', 'infra_guard_ip_state' LANGUAGE C VOLATILE;
 CREATE FUNCTION infra._guard_stats(top integer DEFAULT 10) RETURNS jsonb
     AS 'MODULE_PATHNAME', 'infra_guard_stats' LANGUAGE C VOLATILE;
-CREATE FUNCTION infra._guard_forget_pending_block(target cidr) RETURNS boolean
-    AS 'MODULE_PATHNAME', 'infra_forget_pending_block' LANGUAGE C VOLATILE;
+CREATE FUNCTION infra._guard_forget_block(target cidr) RETURNS boolean
+    AS 'MODULE_PATHNAME', 'infra_forget_block' LANGUAGE C VOLATILE;
 
 -- Validation shared by block_ip and allow_ip --------------------------------------------
 CREATE FUNCTION infra._checked_network(target cidr, force boolean) RETURNS cidr
@@ -254,7 +254,7 @@ DECLARE
 BEGIN
     DELETE FROM infra.blocked_ips b WHERE b.network = v_network RETURNING * INTO old;
     removed := FOUND;
-    pending := infra._guard_forget_pending_block(v_network);
+    pending := infra._guard_forget_block(v_network);
     IF removed OR pending THEN
         PERFORM infra._audit('unblock', v_network::text,
                              jsonb_build_object('removed', CASE WHEN removed THEN to_jsonb(old) END,

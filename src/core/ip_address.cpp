@@ -65,6 +65,12 @@ Network Network::of(const IpAddress& address, int family_prefix) {
     return Network{address.masked(prefix), static_cast<uint8_t>(prefix)};
 }
 
+Network Network::of_v6(const IpAddress& address, int prefix) {
+    if (prefix < 0) prefix = 0;
+    if (prefix > 128) prefix = 128;
+    return Network{address.masked(prefix), static_cast<uint8_t>(prefix)};
+}
+
 std::optional<Network> Network::parse(const std::string& text) {
     auto slash = text.find('/');
     std::string address = text.substr(0, slash);

@@ -39,6 +39,9 @@ struct Network {
     // Builds a network from an address and a prefix written in its own family
     // (IPv4 /0..32, IPv6 /0..128). Host bits are cleared.
     static Network of(const IpAddress& address, int family_prefix);
+    // Builds a network from a prefix counted in 128 bits (an IPv6 literal's prefix,
+    // including ::ffff:a.b.c.d/n). Host bits are cleared.
+    static Network of_v6(const IpAddress& address, int prefix);
     // Parses "a.b.c.d/n", "x::/n" or a bare address (a host route).
     static std::optional<Network> parse(const std::string& text);
 

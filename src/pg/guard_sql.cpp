@@ -268,11 +268,13 @@ Datum canonical_network(FunctionCallInfo fcinfo) {
     return pg_call([&] { return DirectFunctionCall1(cidr_in, CStringGetDatum(text.c_str())); });
 }
 
-// Drops an automatic block that the keeper has not yet written to the table (at
-// commit). True when there was one.
-Datum forget_pending_block(FunctionCallInfo fcinfo) {
+// Called by unblock_ip: drops an automatic block that the keeper has not yet written to
+// the table (at commit), and lets the client's strikes count again. True when there
+// was such an unwritten block.
+Datum forget_block(FunctionCallInfo fcinfo) {
     core::Network network = required_network(fcinfo, 0, "target");
     ensure_guard_ready();
+    tracked_clear_block(network);
     bool pending = false;
     if (!lists_contains(ListKind::kBlock, network, &pending) || !pending) {
         PG_RETURN_BOOL(false);
@@ -307,6 +309,6 @@ INFRA_SQL_FUNCTION(infra_report_suspicious, infra::pg::report_suspicious)
 INFRA_SQL_FUNCTION(infra_guard_ip_state, infra::pg::guard_ip_state_sql)
 INFRA_SQL_FUNCTION(infra_guard_stats, infra::pg::guard_stats_sql)
 INFRA_SQL_FUNCTION(infra_canonical_network, infra::pg::canonical_network)
-INFRA_SQL_FUNCTION(infra_forget_pending_block, infra::pg::forget_pending_block)
+INFRA_SQL_FUNCTION(infra_forget_block, infra::pg::forget_block)
 INFRA_SQL_FUNCTION(infra_caller_role, infra::pg::caller_role)
 INFRA_SQL_FUNCTION(infra_wake_keeper, infra::pg::wake_keeper)

@@ -293,9 +293,26 @@ GuardStats guard_stats(int64_t now_us, size_t top_n) {
     return stats;
 }
 
-uint32_t lists_apply(const std::vector<ListChange>& changes, bool mark_unloaded) {
+namespace {
+
+// Empties both sets but for automatic blocks the keeper has not yet written down.
+// Lists lock held exclusively.
+void clear_all_but_pending() {
+    core::NetworkSet set = blocks();
+    std::vector<core::Network> drop;
+    set.for_each([&](const core::NetworkEntry& e) {
+        if (!e.pending_persist) drop.push_back(core::Network{e.address, e.prefix});
+    });
+    for (const core::Network& n : drop) set.remove(n);
+    allows().clear();
+}
+
+}  // namespace
+
+uint32_t lists_apply(const std::vector<ListChange>& changes, bool reload) {
     uint32_t failures = 0;
     LWLockAcquire(lists_lock(), LW_EXCLUSIVE);
+    if (reload) clear_all_but_pending();  // the next check loads the tables afresh
     for (const ListChange& change : changes) {
         core::NetworkSet set = list_of(change.list);
         core::Network network{change.entry.address, change.entry.prefix};
@@ -306,7 +323,7 @@ uint32_t lists_apply(const std::vector<ListChange>& changes, bool mark_unloaded)
         }
     }
     ++shared->lists_generation;
-    if (mark_unloaded || failures > 0) pg_atomic_write_u32(&shared->lists_loaded, 0);
+    if (reload || failures > 0) pg_atomic_write_u32(&shared->lists_loaded, 0);
     Latch* latch = shared->keeper_latch;
     LWLockRelease(lists_lock());
     if (failures > 0) {
@@ -405,6 +422,21 @@ void lists_reset() {
     ++shared->lists_generation;
     pg_atomic_write_u32(&shared->lists_loaded, 0);
     LWLockRelease(lists_lock());
+}
+
+void tracked_clear_block(const core::Network& network) {
+    core::GuardSettings settings = guard_settings();
+    bool client_key = network.address.is_v4() ? network.prefix == 128
+                                              : network.prefix == settings.ipv6_prefix;
+    if (!client_key) return;
+    core::TrackedTable t = table();
+    uint64_t hash = t.hash(network.address);
+    uint32_t partition = t.partition_of(hash);
+    LWLockAcquire(partition_lock(partition), LW_EXCLUSIVE);
+    if (core::TrackedIp* entry = t.find(partition, hash, network.address)) {
+        entry->block_until_s = 0;  // strikes count again; offences (escalation) stay
+    }
+    LWLockRelease(partition_lock(partition));
 }
 
 void keeper_attach_latch(Latch* latch) {

@@ -94,7 +94,8 @@ struct ListChange {
 };
 
 // Applies committed changes under the lists lock; returns how many failed (set full).
-uint32_t lists_apply(const std::vector<ListChange>& changes, bool mark_unloaded);
+// `reload` (TRUNCATE) empties the sets and makes the next check load the tables.
+uint32_t lists_apply(const std::vector<ListChange>& changes, bool reload);
 bool lists_loaded();
 uint64_t lists_generation();
 // Installs rows read from the tables if the generation is still `seen_generation`;
@@ -108,7 +109,10 @@ bool lists_contains(ListKind list, const core::Network& network, bool* pending);
 std::vector<core::NetworkEntry> lists_pending_auto_blocks();
 void lists_clear_pending(const core::Network& network, int64_t created_us);
 uint32_t lists_remove_expired(int64_t now_us);
-void lists_reset();  // the extension was dropped: forget everything
+void lists_reset();
+// After an unblock: the client's tracked entry forgets its automatic block, so new
+// strikes count again (its offence count, which doubles the next block, stays).
+void tracked_clear_block(const core::Network& network);  // the extension was dropped: forget everything
 
 // The keeper registers its latch so that new automatic blocks wake it at once.
 void keeper_attach_latch(Latch* latch);

@@ -177,10 +177,10 @@ std::vector<ListChange> read_list_tables() {
 core::Network network_from_datum(Datum value) {
     inet* in = DatumGetInetPP(value);
     const unsigned char* bytes = ip_addr(in);
-    core::IpAddress address = ip_family(in) == PGSQL_AF_INET
-                                  ? core::IpAddress::from_v4(bytes)
-                                  : core::IpAddress::from_v6(bytes);
-    return core::Network::of(address, ip_bits(in));
+    if (ip_family(in) == PGSQL_AF_INET) {
+        return core::Network::of(core::IpAddress::from_v4(bytes), ip_bits(in));
+    }
+    return core::Network::of_v6(core::IpAddress::from_v6(bytes), ip_bits(in));
 }
 
 core::IpAddress address_from_datum(Datum value) {

@@ -43,7 +43,9 @@ NetworkEntry entry_for(const Network& n, int64_t expires_us = kNever, int64_t cr
     return e;
 }
 
-Network network_of(const NetworkEntry& e) { return Network{e.address, e.prefix}; }
+Network network_of(const NetworkEntry& e) {
+    return Network{e.address, e.prefix};
+}
 
 struct Set {
     explicit Set(uint32_t capacity, uint64_t seed = 99)
@@ -131,13 +133,13 @@ TEST(NetworkSet, MatchReturnsMostSpecific) {
 
 TEST(NetworkSet, ExpiredEntriesDoNotMatch) {
     Set s(10);
-    ASSERT_TRUE(s.set.upsert(entry_for(net("10.0.0.0/8"))));                  // permanent
-    ASSERT_TRUE(s.set.upsert(entry_for(net("10.1.0.0/16"), kNowUs)));         // expires now
-    ASSERT_TRUE(s.set.upsert(entry_for(net("10.1.2.0/24"), kNowUs + 1)));     // 1 us left
-    ASSERT_TRUE(s.set.upsert(entry_for(net("172.16.0.0/12"), kNowUs - 1)));   // expired
+    ASSERT_TRUE(s.set.upsert(entry_for(net("10.0.0.0/8"))));                 // permanent
+    ASSERT_TRUE(s.set.upsert(entry_for(net("10.1.0.0/16"), kNowUs)));        // expires now
+    ASSERT_TRUE(s.set.upsert(entry_for(net("10.1.2.0/24"), kNowUs + 1)));    // 1 us left
+    ASSERT_TRUE(s.set.upsert(entry_for(net("172.16.0.0/12"), kNowUs - 1)));  // expired
     EXPECT_EQ(matched(s.set, "10.1.2.3"), "10.1.2.0/24");
     EXPECT_EQ(matched(s.set, "10.1.2.3", kNowUs + 1), "10.0.0.0/8");  // /24 and /16 over
-    EXPECT_EQ(matched(s.set, "10.1.9.9"), "10.0.0.0/8");             // /16 expires_us <= now
+    EXPECT_EQ(matched(s.set, "10.1.9.9"), "10.0.0.0/8");              // /16 expires_us <= now
     EXPECT_EQ(matched(s.set, "10.1.9.9", kNowUs - 1), "10.1.0.0/16");
     EXPECT_EQ(matched(s.set, "172.16.0.1"), "none");
     EXPECT_EQ(matched(s.set, "172.16.0.1", kNowUs - 2), "172.16.0.0/12");
@@ -273,7 +275,8 @@ TEST(NetworkSet, ClearEmptiesTheSet) {
 }
 
 // A random network: IPv4 or IPv6, with a prefix drawn from a few popular lengths or
-// uniformly (very short ones, down to ::/0, rarely), over a small address space so that networks nest and collide.
+// uniformly (very short ones, down to ::/0, rarely), over a small address space so that networks
+// nest and collide.
 Network random_network(std::mt19937_64& rng) {
     uint8_t bytes[16] = {};
     bool v4 = rng() % 2 == 0;
@@ -344,7 +347,8 @@ TEST(NetworkSet, RandomizedAgainstLinearScan) {
             int op = static_cast<int>(rng() % 20);
             if (op < 9) {
                 Network n = random_network(rng);
-                int64_t expires = rng() % 4 == 0 ? kNever : now + static_cast<int64_t>(rng() % 200000);
+                int64_t expires =
+                    rng() % 4 == 0 ? kNever : now + static_cast<int64_t>(rng() % 200000);
                 bool full = oracle.size() >= capacity;
                 bool present = oracle.count({n.prefix, n.address.bytes}) != 0;
                 bool ok = s.set.upsert(entry_for(n, expires));
@@ -422,7 +426,8 @@ TEST(NetworkSet, RemoveExpiredAtFullLoad) {
                             static_cast<uint8_t>(rng()), static_cast<uint8_t>(rng())};
             Network n = Network::of(IpAddress::from_v4(a), 32);
             int64_t expires = kNowUs + static_cast<int64_t>(rng() % 10);
-            if (!oracle.emplace(std::make_pair(n.prefix, n.address.bytes), expires).second) continue;
+            if (!oracle.emplace(std::make_pair(n.prefix, n.address.bytes), expires).second)
+                continue;
             ASSERT_TRUE(s.set.upsert(entry_for(n, expires)));
         }
         EXPECT_FALSE(s.set.upsert(entry_for(net("1.2.3.4/31"))));

@@ -39,7 +39,7 @@ constexpr int kSeeds = 20;
 
 // The sliding log: every allowed request's timestamp, in arrival order.
 class SlidingLog {
-public:
+  public:
     void add(int64_t t_us) { times_.push_back(t_us); }
     // Allowed requests with lo <= time <= hi.
     int64_t count(int64_t lo, int64_t hi) const {
@@ -56,7 +56,7 @@ public:
     }
     size_t size() const { return times_.size(); }
 
-private:
+  private:
     std::vector<int64_t> times_;
 };
 
@@ -85,7 +85,7 @@ const char* pattern_name(Pattern p) {
 
 // Produces the next arrival time for a pattern.
 class Arrivals {
-public:
+  public:
     Arrivals(Pattern pattern, const Limits& limits, std::mt19937_64& rng)
         : pattern_(pattern), limits_(limits), rng_(rng) {}
 
@@ -139,7 +139,7 @@ public:
         return now_us + 1;
     }
 
-private:
+  private:
     int64_t uniform(int64_t lo, int64_t hi) {
         return std::uniform_int_distribution<int64_t>(lo, hi)(rng_);
     }
@@ -159,7 +159,9 @@ GuardSettings settings_for(const Limits& limits) {
     return s;
 }
 
-uint32_t seconds(int64_t t_us) { return static_cast<uint32_t>(t_us / kUs); }
+uint32_t seconds(int64_t t_us) {
+    return static_cast<uint32_t>(t_us / kUs);
+}
 
 // Drives one scenario; returns through ASSERT on the first violated property.
 void run_scenario(uint64_t seed, const Limits& limits, Pattern pattern, int64_t* allowed_total,
@@ -190,11 +192,9 @@ void run_scenario(uint64_t seed, const Limits& limits, Pattern pattern, int64_t*
         const WindowCounts counts_after = counts_at(entry, seconds(t), settings);
 
         // The decision is exactly "fewer than limit in the 11 sub-buckets".
-        const bool expect_allowed =
-            ring_minute < limits.per_minute && ring_hour < limits.per_hour;
+        const bool expect_allowed = ring_minute < limits.per_minute && ring_hour < limits.per_hour;
         ASSERT_EQ(v.allowed, expect_allowed)
-            << "minute sub-buckets hold " << ring_minute << ", hour sub-buckets hold "
-            << ring_hour;
+            << "minute sub-buckets hold " << ring_minute << ", hour sub-buckets hold " << ring_hour;
 
         if (v.allowed) {
             log.add(t);
@@ -271,8 +271,8 @@ void run_scenario(uint64_t seed, const Limits& limits, Pattern pattern, int64_t*
         {
             TrackedIp later = entry;
             Verdict retry = admit(later, t + v.retry_after_s * kUs, 100, settings);
-            ASSERT_TRUE(retry.allowed) << "refused again at t + retry_after_s ("
-                                       << v.retry_after_s << " s): " << reason_name(retry.reason);
+            ASSERT_TRUE(retry.allowed) << "refused again at t + retry_after_s (" << v.retry_after_s
+                                       << " s): " << reason_name(retry.reason);
         }
         if (v.retry_after_s >= 2) {
             TrackedIp early = entry;
@@ -358,7 +358,8 @@ TEST(RateLimiterProperty, StricterThanFixedWindowAtHourBoundary) {
     TrackedIp entry;
     init_tracked(entry, *IpAddress::parse("192.0.2.3"), seconds(hour_start));
     int allowed = 0;
-    for (int i = 0; i < 30; ++i) allowed += admit(entry, hour_start + 3599 * kUs + i, 1, settings).allowed;
+    for (int i = 0; i < 30; ++i)
+        allowed += admit(entry, hour_start + 3599 * kUs + i, 1, settings).allowed;
     EXPECT_EQ(allowed, 30);
     for (int i = 0; i < 30; ++i) {
         Verdict v = admit(entry, hour_start + 3601 * kUs + i, 1, settings);

@@ -18,10 +18,12 @@ constexpr int64_t kUs = 1000000;
 // A realistic start, aligned to the hour so sub-bucket edges are easy to reason about.
 constexpr uint32_t kT0 = 800'000'000u / 3600u * 3600u;
 
-int64_t us(uint32_t s) { return int64_t{s} * kUs; }
+int64_t us(uint32_t s) {
+    return int64_t{s} * kUs;
+}
 
 class Strikes : public testing::Test {
-protected:
+  protected:
     Strikes() {
         settings.per_minute = 1000;
         settings.per_hour = 100000;
@@ -230,7 +232,8 @@ TEST_F(Strikes, StrikesOlderThanTheWindowDoNotCount) {
 }
 
 TEST_F(Strikes, StrikesWithinTheWindowAllCount) {
-    for (int i = 0; i < 4; ++i) EXPECT_FALSE(add_strikes(entry, kT0 + i * 130, 1, settings).triggered);
+    for (int i = 0; i < 4; ++i)
+        EXPECT_FALSE(add_strikes(entry, kT0 + i * 130, 1, settings).triggered);
     EXPECT_TRUE(add_strikes(entry, kT0 + 530, 1, settings).triggered);
 }
 

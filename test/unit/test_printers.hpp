@@ -8,7 +8,9 @@
 
 namespace infra::core {
 
-inline void PrintTo(const IpAddress& ip, std::ostream* os) { *os << ip.to_string(); }
+inline void PrintTo(const IpAddress& ip, std::ostream* os) {
+    *os << ip.to_string();
+}
 inline void PrintTo(const Network& network, std::ostream* os) {
     *os << network.to_string() << " (prefix " << static_cast<int>(network.prefix) << ")";
 }

@@ -75,7 +75,9 @@ struct Table {
     TrackedTable table;
 };
 
-bool is_pow2(uint32_t n) { return n != 0 && (n & (n - 1)) == 0; }
+bool is_pow2(uint32_t n) {
+    return n != 0 && (n & (n - 1)) == 0;
+}
 
 TEST(TrackedTable, PartitionsFor) {
     EXPECT_EQ(TrackedTable::partitions_for(1), 1u);
