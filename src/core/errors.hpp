@@ -23,13 +23,13 @@ enum class ErrorKind {
 const char* sqlstate_of(ErrorKind kind);
 
 class Error : public std::runtime_error {
-public:
+  public:
     Error(ErrorKind kind, std::string message, std::string hint = {})
         : std::runtime_error(std::move(message)), kind_(kind), hint_(std::move(hint)) {}
     ErrorKind kind() const { return kind_; }
     const std::string& hint() const { return hint_; }
 
-private:
+  private:
     ErrorKind kind_;
     std::string hint_;
 };

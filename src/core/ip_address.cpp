@@ -32,7 +32,9 @@ std::optional<IpAddress> IpAddress::parse(const std::string& text) {
     return std::nullopt;
 }
 
-bool IpAddress::is_v4() const { return std::memcmp(bytes.data(), kMappedPrefix, 12) == 0; }
+bool IpAddress::is_v4() const {
+    return std::memcmp(bytes.data(), kMappedPrefix, 12) == 0;
+}
 
 IpAddress IpAddress::masked(int prefix) const {
     IpAddress out = *this;

@@ -8,7 +8,9 @@
 namespace infra::core {
 
 namespace {
-size_t align8(size_t n) { return (n + 7) & ~size_t{7}; }
+size_t align8(size_t n) {
+    return (n + 7) & ~size_t{7};
+}
 
 uint32_t slots_for(uint32_t capacity) {
     uint32_t slots = 4;
@@ -42,11 +44,19 @@ NetworkSet NetworkSet::format(void* memory, uint32_t capacity, uint64_t seed) {
     return NetworkSet(header);
 }
 
-NetworkSet NetworkSet::attach(void* memory) { return NetworkSet(static_cast<SetHeader*>(memory)); }
+NetworkSet NetworkSet::attach(void* memory) {
+    return NetworkSet(static_cast<SetHeader*>(memory));
+}
 
-uint32_t NetworkSet::capacity() const { return header_->capacity; }
-uint32_t NetworkSet::size() const { return header_->count; }
-size_t NetworkSet::bytes() const { return header_->total_bytes; }
+uint32_t NetworkSet::capacity() const {
+    return header_->capacity;
+}
+uint32_t NetworkSet::size() const {
+    return header_->count;
+}
+size_t NetworkSet::bytes() const {
+    return header_->total_bytes;
+}
 
 NetworkEntry* NetworkSet::slots() const {
     return reinterpret_cast<NetworkEntry*>(reinterpret_cast<char*>(header_) +
@@ -108,8 +118,8 @@ void NetworkSet::erase_slot(uint32_t slot) {
     uint32_t hole = slot;
     for (uint32_t next = (hole + 1) & mask; s[next].in_use; next = (next + 1) & mask) {
         uint32_t home = home_of(s[next].address, s[next].prefix);
-        bool home_in_range = hole <= next ? (home > hole && home <= next)
-                                          : (home > hole || home <= next);
+        bool home_in_range =
+            hole <= next ? (home > hole && home <= next) : (home > hole || home <= next);
         if (!home_in_range) {
             s[hole] = s[next];
             hole = next;

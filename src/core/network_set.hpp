@@ -36,7 +36,7 @@ struct NetworkEntry {
 };
 
 class NetworkSet {
-public:
+  public:
     static size_t bytes_needed(uint32_t capacity);
     static NetworkSet format(void* memory, uint32_t capacity, uint64_t seed);
     static NetworkSet attach(void* memory);
@@ -58,7 +58,7 @@ public:
     void for_each(const std::function<void(const NetworkEntry&)>& visit) const;
     void for_each_mutable(const std::function<void(NetworkEntry&)>& visit);
 
-private:
+  private:
     struct SetHeader;
     explicit NetworkSet(SetHeader* header) : header_(header) {}
     NetworkEntry* slots() const;

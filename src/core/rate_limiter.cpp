@@ -10,7 +10,9 @@ namespace {
 
 constexpr int64_t kMicros = 1000000;
 
-int64_t ring_slot(int64_t index, int size) { return ((index % size) + size) % size; }
+int64_t ring_slot(int64_t index, int size) {
+    return ((index % size) + size) % size;
+}
 
 // Zeroes the sub-buckets that time has moved past between two bucket indexes.
 template <typename T, int N>
@@ -144,8 +146,8 @@ Verdict admit(TrackedIp& entry, int64_t now_us, int64_t request_bytes,
         return verdict;
     }
 
-    int64_t minute_at = next_allowed_us(entry.minute, now_s / kMinuteBucketS, kMinuteBucketS,
-                                        settings.per_minute);
+    int64_t minute_at =
+        next_allowed_us(entry.minute, now_s / kMinuteBucketS, kMinuteBucketS, settings.per_minute);
     int64_t hour_at =
         next_allowed_us(entry.hour, now_s / kHourBucketS, kHourBucketS, settings.per_hour);
     if (minute_at == 0 && hour_at == 0) {
@@ -167,8 +169,7 @@ Verdict admit(TrackedIp& entry, int64_t now_us, int64_t request_bytes,
         entry.minute_strike_s = now_s;
         ++strikes;
     }
-    if (hour_at != 0 &&
-        (entry.hour_strike_s == 0 || now_s - entry.hour_strike_s >= kHourWindowS)) {
+    if (hour_at != 0 && (entry.hour_strike_s == 0 || now_s - entry.hour_strike_s >= kHourWindowS)) {
         entry.hour_strike_s = now_s;
         ++strikes;
     }

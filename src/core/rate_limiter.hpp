@@ -36,8 +36,9 @@ struct GuardSettings {
 };
 
 // Limits the sub-bucket counters can hold exactly.
-constexpr uint32_t kMaxPerMinute = 65535;     // minute sub-buckets are uint16
-constexpr uint32_t kMaxPerHour = 100000000;   // hour sub-buckets are uint32
+constexpr uint32_t kMaxPerMinute = 65535;      // minute sub-buckets are uint16
+constexpr uint32_t kMaxPerHour = 100000000;    // hour sub-buckets are uint32
+constexpr uint32_t kMaxStrikeThreshold = 255;  // strike sub-buckets are uint8
 
 constexpr int kWindowBuckets = 11;  // current sub-bucket + the 10 before it
 constexpr uint32_t kMinuteWindowS = 60;
@@ -59,10 +60,10 @@ const char* reason_name(Reason reason);
 
 // One client's state. 120 bytes; see docs/guard.md for the memory budget.
 struct TrackedIp {
-    IpAddress key;           // the client key (IPv4 address or IPv6 prefix)
-    uint32_t last_seen_s;    // seconds; every ring below is advanced to this second
+    IpAddress key;         // the client key (IPv4 address or IPv6 prefix)
+    uint32_t last_seen_s;  // seconds; every ring below is advanced to this second
     uint32_t first_seen_s;
-    uint32_t block_until_s;  // automatic block in force until then (0 = none)
+    uint32_t block_until_s;    // automatic block in force until then (0 = none)
     uint32_t minute_strike_s;  // when the minute limit last earned a strike
     uint32_t hour_strike_s;
     uint32_t hour[kWindowBuckets];

@@ -11,7 +11,9 @@ namespace {
 constexpr uint16_t kNil = 0xFFFF;
 constexpr uint64_t kMagic = 0x696e6672615f7467ULL;  // "infra_tg"
 
-size_t align8(size_t n) { return (n + 7) & ~size_t{7}; }
+size_t align8(size_t n) {
+    return (n + 7) & ~size_t{7};
+}
 
 uint32_t next_pow2(uint32_t n) {
     uint32_t p = 1;
@@ -24,7 +26,9 @@ uint32_t per_partition(uint32_t max_ips, uint32_t partitions) {
     return per == 0 ? 1 : per;
 }
 
-uint32_t index_slots_for(uint32_t per) { return next_pow2(per + per / 2 + 1); }
+uint32_t index_slots_for(uint32_t per) {
+    return next_pow2(per + per / 2 + 1);
+}
 
 size_t partition_stride(uint32_t per) {
     return align8(sizeof(PartitionHeader) + per * sizeof(TrackedIp) +
@@ -95,9 +99,15 @@ TrackedTable TrackedTable::attach(void* memory) {
     return TrackedTable(static_cast<TableHeader*>(memory));
 }
 
-uint32_t TrackedTable::partitions() const { return table_->partitions; }
-uint32_t TrackedTable::capacity() const { return table_->partitions * table_->per_partition; }
-size_t TrackedTable::bytes() const { return table_->total_bytes; }
+uint32_t TrackedTable::partitions() const {
+    return table_->partitions;
+}
+uint32_t TrackedTable::capacity() const {
+    return table_->partitions * table_->per_partition;
+}
+size_t TrackedTable::bytes() const {
+    return table_->total_bytes;
+}
 
 uint64_t TrackedTable::hash(const IpAddress& key) const {
     return hash_address(key, table_->seed);
@@ -132,8 +142,7 @@ uint32_t TrackedTable::find_slot(uint32_t partition, uint64_t hash, const IpAddr
     }
 }
 
-const TrackedIp* TrackedTable::find(uint32_t partition, uint64_t hash,
-                                    const IpAddress& key) const {
+const TrackedIp* TrackedTable::find(uint32_t partition, uint64_t hash, const IpAddress& key) const {
     uint16_t n = index(partition)[find_slot(partition, hash, key)];
     return n == kNil ? nullptr : &entries(partition)[n];
 }
@@ -187,8 +196,8 @@ void TrackedTable::erase_slot(uint32_t partition, uint32_t slot) {
     for (uint32_t next = (hole + 1) & mask; idx[next] != kNil; next = (next + 1) & mask) {
         uint32_t home = static_cast<uint32_t>(hash(e[idx[next]].key)) & mask;
         // Move the entry back if its home is not cyclically within (hole, next].
-        bool home_in_range = hole <= next ? (home > hole && home <= next)
-                                          : (home > hole || home <= next);
+        bool home_in_range =
+            hole <= next ? (home > hole && home <= next) : (home > hole || home <= next);
         if (!home_in_range) {
             idx[hole] = idx[next];
             hole = next;

@@ -35,7 +35,7 @@ struct PartitionHeader {
 };
 
 class TrackedTable {
-public:
+  public:
     static constexpr uint32_t kMaxPartitions = 128;
     static constexpr uint32_t kMaxPerPartition = 65534;
     static constexpr uint32_t kMaxTrackedIps = kMaxPartitions * kMaxPerPartition;
@@ -69,7 +69,7 @@ public:
     // Entry slots of a partition; in_use tells which are live.
     TrackedIp* entries(uint32_t partition) const;
 
-private:
+  private:
     struct TableHeader;
     explicit TrackedTable(TableHeader* table) : table_(table) {}
     uint16_t* index(uint32_t partition) const;

@@ -48,8 +48,7 @@ void fill_report_from_current_exception(ErrorReport* report) noexcept {
         copy_text(report->message, sizeof report->message, "infra_ext: out of memory");
     } catch (const std::exception& e) {
         report->sqlerrcode = sqlstate_code(core::sqlstate_of(core::ErrorKind::kInternal));
-        snprintf(report->message, sizeof report->message, "infra_ext internal error: %s",
-                      e.what());
+        snprintf(report->message, sizeof report->message, "infra_ext internal error: %s", e.what());
         copy_text(report->hint, sizeof report->hint,
                   "This is a bug in infra_ext; please report it with the server log.");
     } catch (...) {

@@ -26,7 +26,7 @@ namespace infra::pg {
 
 // A PostgreSQL error caught by pg_call, carried as a C++ exception.
 class PgError : public std::exception {
-public:
+  public:
     PgError(int sqlerrcode, std::string message, std::string detail, std::string hint)
         : sqlerrcode_(sqlerrcode),
           message_(std::move(message)),
@@ -37,7 +37,7 @@ public:
     const std::string& detail() const { return detail_; }
     const std::string& hint() const { return hint_; }
 
-private:
+  private:
     int sqlerrcode_;
     std::string message_, detail_, hint_;
 };

@@ -55,13 +55,13 @@ constexpr const char* kExpire =
 void persist_auto_block(const core::NetworkEntry& e) {
     core::Network network{e.address, e.prefix};
     std::string target = network.to_string();
-    std::string reason = "automatic: suspicious activity (offence " +
-                         std::to_string(e.offence) + ")";
+    std::string reason =
+        "automatic: suspicious activity (offence " + std::to_string(e.offence) + ")";
     pg_call([&] {
         Oid types[5] = {TEXTOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT4OID};
-        Datum values[5] = {CStringGetTextDatum(target.c_str()),
-                           CStringGetTextDatum(reason.c_str()), TimestampTzGetDatum(e.created_us),
-                           TimestampTzGetDatum(e.expires_us), Int32GetDatum(e.offence)};
+        Datum values[5] = {CStringGetTextDatum(target.c_str()), CStringGetTextDatum(reason.c_str()),
+                           TimestampTzGetDatum(e.created_us), TimestampTzGetDatum(e.expires_us),
+                           Int32GetDatum(e.offence)};
         int rc = SPI_execute_with_args(kPersistAutoBlock, 5, types, values, nullptr, false, 0);
         if (rc != SPI_OK_INSERT) elog(ERROR, "infra_ext: persisting an automatic block failed");
     });

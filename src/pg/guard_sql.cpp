@@ -125,14 +125,14 @@ Datum check_request(FunctionCallInfo fcinfo) {
         if (block_expires == core::kNever) {
             nulls[2] = true;  // a permanent block has no retry time
         } else {
-            values[2] = Int32GetDatum(
-                static_cast<int32>((block_expires - now + kMicros - 1) / kMicros));
+            values[2] =
+                Int32GetDatum(static_cast<int32>((block_expires - now + kMicros - 1) / kMicros));
         }
     } else {
         values[2] = Int32GetDatum(verdict.retry_after_s);
     }
-    bool counted = verdict.reason != core::Reason::kBlocked &&
-                   verdict.reason != core::Reason::kAllowlisted;
+    bool counted =
+        verdict.reason != core::Reason::kBlocked && verdict.reason != core::Reason::kAllowlisted;
     values[3] = Int32GetDatum(verdict.remaining_minute);
     values[4] = Int32GetDatum(verdict.remaining_hour);
     nulls[3] = nulls[4] = !counted;
@@ -191,9 +191,8 @@ Datum guard_ip_state_sql(FunctionCallInfo fcinfo) {
     IpState s = guard_ip_state(ip, now);
     core::GuardSettings settings = guard_settings();
     auto window = [](uint32_t used, uint32_t limit) {
-        return json{{"count", used},
-                    {"limit", limit},
-                    {"remaining", used >= limit ? 0 : limit - used}};
+        return json{
+            {"count", used}, {"limit", limit}, {"remaining", used >= limit ? 0 : limit - used}};
     };
     json out = {{"ip", ip.to_string()},
                 {"key", s.key.to_string()},
@@ -211,9 +210,8 @@ Datum guard_ip_state_sql(FunctionCallInfo fcinfo) {
     json block = nullptr;
     if (s.blocked) {
         block = network_entry_json(s.block);
-        block["source"] = s.block.source == static_cast<uint8_t>(core::BlockSource::kAuto)
-                              ? "auto"
-                              : "manual";
+        block["source"] =
+            s.block.source == static_cast<uint8_t>(core::BlockSource::kAuto) ? "auto" : "manual";
         block["pending_persist"] = s.block.pending_persist != 0;
     }
     out["block"] = block;
@@ -291,7 +289,8 @@ Datum forget_block(FunctionCallInfo fcinfo) {
 // The role the caller acts as (SET ROLE included), even inside SECURITY DEFINER.
 Datum caller_role(FunctionCallInfo) {
     return pg_call([] {
-        return DirectFunctionCall1(namein, CStringGetDatum(GetUserNameFromId(GetOuterUserId(), false)));
+        return DirectFunctionCall1(namein,
+                                   CStringGetDatum(GetUserNameFromId(GetOuterUserId(), false)));
     });
 }
 

@@ -26,8 +26,8 @@ struct GuardShared {
     uint32_t partitions;
     pg_atomic_uint32 lists_loaded;
     pg_atomic_uint32 pending_hint;  // set when an automatic block may await the keeper
-    uint64_t lists_generation;  // lists lock
-    Latch* keeper_latch;        // lists lock
+    uint64_t lists_generation;      // lists lock
+    Latch* keeper_latch;            // lists lock
     pg_atomic_uint64 blocked_verdicts;
     pg_atomic_uint64 allowlisted_verdicts;
     pg_atomic_uint64 auto_blocks;
@@ -41,27 +41,41 @@ struct GuardShared {
 
 GuardShared* shared = nullptr;  // this process's pointer into shared memory
 
-Size header_size() { return MAXALIGN(sizeof(GuardShared)); }
+Size header_size() {
+    return MAXALIGN(sizeof(GuardShared));
+}
 
 Size region_size() {
-    return header_size() +
-           MAXALIGN(core::TrackedTable::bytes_needed(setting_max_tracked_ips)) +
+    return header_size() + MAXALIGN(core::TrackedTable::bytes_needed(setting_max_tracked_ips)) +
            MAXALIGN(core::NetworkSet::bytes_needed(setting_max_blocks)) +
            MAXALIGN(core::NetworkSet::bytes_needed(setting_max_allowed));
 }
 
-char* base() { return reinterpret_cast<char*>(shared); }
-core::TrackedTable table() { return core::TrackedTable::attach(base() + shared->table_offset); }
-core::NetworkSet blocks() { return core::NetworkSet::attach(base() + shared->blocks_offset); }
-core::NetworkSet allows() { return core::NetworkSet::attach(base() + shared->allows_offset); }
-core::NetworkSet list_of(ListKind kind) { return kind == ListKind::kBlock ? blocks() : allows(); }
+char* base() {
+    return reinterpret_cast<char*>(shared);
+}
+core::TrackedTable table() {
+    return core::TrackedTable::attach(base() + shared->table_offset);
+}
+core::NetworkSet blocks() {
+    return core::NetworkSet::attach(base() + shared->blocks_offset);
+}
+core::NetworkSet allows() {
+    return core::NetworkSet::attach(base() + shared->allows_offset);
+}
+core::NetworkSet list_of(ListKind kind) {
+    return kind == ListKind::kBlock ? blocks() : allows();
+}
 
-LWLock* lists_lock() { return &shared->locks[0].lock; }
-LWLock* partition_lock(uint32_t partition) { return &shared->locks[1 + partition].lock; }
+LWLock* lists_lock() {
+    return &shared->locks[0].lock;
+}
+LWLock* partition_lock(uint32_t partition) {
+    return &shared->locks[1 + partition].lock;
+}
 
 // Puts an automatic block into the blocklist; never shortens a longer block.
-void add_auto_block(const core::Network& network, const core::AutoBlock& block,
-                    int64_t now_us) {
+void add_auto_block(const core::Network& network, const core::AutoBlock& block, int64_t now_us) {
     core::NetworkEntry entry{};
     entry.address = network.address;
     entry.prefix = network.prefix;
@@ -113,9 +127,8 @@ void guard_startup_shmem() {
         uint64_t seed = 0;
         if (!pg_strong_random(&seed, sizeof seed)) seed = static_cast<uint64_t>(MyStartTime);
         region->table_offset = header_size();
-        region->blocks_offset =
-            region->table_offset +
-            MAXALIGN(core::TrackedTable::bytes_needed(setting_max_tracked_ips));
+        region->blocks_offset = region->table_offset +
+                                MAXALIGN(core::TrackedTable::bytes_needed(setting_max_tracked_ips));
         region->allows_offset =
             region->blocks_offset + MAXALIGN(core::NetworkSet::bytes_needed(setting_max_blocks));
         char* start = reinterpret_cast<char*>(region);
@@ -161,8 +174,8 @@ core::Verdict guard_check(const core::IpAddress& ip, int64_t request_bytes, int6
     uint32_t partition = t.partition_of(hash);
     bool inserted = false;
     LWLockAcquire(partition_lock(partition), LW_EXCLUSIVE);
-    core::TrackedIp* entry = t.find_or_insert(partition, hash, key.address, to_seconds(now_us),
-                                              &inserted);
+    core::TrackedIp* entry =
+        t.find_or_insert(partition, hash, key.address, to_seconds(now_us), &inserted);
     verdict = core::admit(*entry, now_us, request_bytes, settings);
     ++t.header(partition).verdicts[static_cast<int>(verdict.reason)];
     LWLockRelease(partition_lock(partition));
@@ -188,8 +201,8 @@ SuspicionResult guard_report_suspicious(const core::IpAddress& ip, uint32_t weig
     uint32_t partition = t.partition_of(hash);
     bool inserted = false;
     LWLockAcquire(partition_lock(partition), LW_EXCLUSIVE);
-    core::TrackedIp* entry = t.find_or_insert(partition, hash, key.address, to_seconds(now_us),
-                                              &inserted);
+    core::TrackedIp* entry =
+        t.find_or_insert(partition, hash, key.address, to_seconds(now_us), &inserted);
     result.auto_block = core::add_strikes(*entry, to_seconds(now_us), weight, settings);
     result.strikes = core::counts_at(*entry, to_seconds(now_us), settings).strikes;
     LWLockRelease(partition_lock(partition));
@@ -288,7 +301,8 @@ GuardStats guard_stats(int64_t now_us, size_t top_n) {
     stats.block_capacity = blocks().capacity();
     stats.allows = allows().size();
     stats.allow_capacity = allows().capacity();
-    blocks().for_each([&](const core::NetworkEntry& e) { stats.pending_persist += e.pending_persist; });
+    blocks().for_each(
+        [&](const core::NetworkEntry& e) { stats.pending_persist += e.pending_persist; });
     LWLockRelease(lists_lock());
     return stats;
 }
@@ -333,7 +347,9 @@ uint32_t lists_apply(const std::vector<ListChange>& changes, bool reload) {
     return failures;
 }
 
-bool lists_loaded() { return pg_atomic_read_u32(&shared->lists_loaded) != 0; }
+bool lists_loaded() {
+    return pg_atomic_read_u32(&shared->lists_loaded) != 0;
+}
 
 uint64_t lists_generation() {
     LWLockAcquire(lists_lock(), LW_SHARED);
@@ -426,8 +442,8 @@ void lists_reset() {
 
 void tracked_clear_block(const core::Network& network) {
     core::GuardSettings settings = guard_settings();
-    bool client_key = network.address.is_v4() ? network.prefix == 128
-                                              : network.prefix == settings.ipv6_prefix;
+    bool client_key =
+        network.address.is_v4() ? network.prefix == 128 : network.prefix == settings.ipv6_prefix;
     if (!client_key) return;
     core::TrackedTable t = table();
     uint64_t hash = t.hash(network.address);

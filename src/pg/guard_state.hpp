@@ -45,8 +45,7 @@ struct SuspicionResult {
     uint32_t strikes = 0;
     core::AutoBlock auto_block;
 };
-SuspicionResult guard_report_suspicious(const core::IpAddress& ip, uint32_t weight,
-                                        int64_t now_us);
+SuspicionResult guard_report_suspicious(const core::IpAddress& ip, uint32_t weight, int64_t now_us);
 
 // A consistent copy of what the guard knows about one address.
 struct IpState {
@@ -112,7 +111,8 @@ uint32_t lists_remove_expired(int64_t now_us);
 void lists_reset();
 // After an unblock: the client's tracked entry forgets its automatic block, so new
 // strikes count again (its offence count, which doubles the next block, stays).
-void tracked_clear_block(const core::Network& network);  // the extension was dropped: forget everything
+void tracked_clear_block(
+    const core::Network& network);  // the extension was dropped: forget everything
 
 // The keeper registers its latch so that new automatic blocks wake it at once.
 void keeper_attach_latch(Latch* latch);
@@ -120,6 +120,8 @@ void keeper_detach_latch();
 void keeper_wake();
 
 // Microseconds <-> seconds as stored in TrackedIp.
-inline uint32_t to_seconds(int64_t us) { return static_cast<uint32_t>(us / 1000000); }
+inline uint32_t to_seconds(int64_t us) {
+    return static_cast<uint32_t>(us / 1000000);
+}
 
 }  // namespace infra::pg

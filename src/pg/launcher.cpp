@@ -135,8 +135,7 @@ bool wait_for_latch(long timeout_ms) {
                          setting_database)));
     for (;;) {
         bool found = false;
-        run_in_transaction("infra launcher: looking for its database", find_database_body,
-                           &found);
+        run_in_transaction("infra launcher: looking for its database", find_database_body, &found);
         if (found) {
             launcher_shared->database_known = true;
             ereport(LOG, (errmsg("infra launcher: database \"%s\" exists now; reconnecting",
@@ -147,11 +146,15 @@ bool wait_for_latch(long timeout_ms) {
     }
 }
 
-void detach_latch_at_exit(int, Datum) { keeper_detach_latch(); }
+void detach_latch_at_exit(int, Datum) {
+    keeper_detach_latch();
+}
 
 }  // namespace
 
-void launcher_request_shmem() { RequestAddinShmemSpace(MAXALIGN(sizeof(LauncherShared))); }
+void launcher_request_shmem() {
+    RequestAddinShmemSpace(MAXALIGN(sizeof(LauncherShared)));
+}
 
 void launcher_startup_shmem() {
     bool found = false;
@@ -203,8 +206,8 @@ void infra_launcher_main(Datum) {
     bool woken = false;
     for (;;) {
         bool present = false;
-        if (!run_in_transaction("infra launcher: checking for the extension",
-                                check_extension_body, &present)) {
+        if (!run_in_transaction("infra launcher: checking for the extension", check_extension_body,
+                                &present)) {
             present = extension_present;
         }
         if (!present) {

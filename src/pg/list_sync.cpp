@@ -132,8 +132,8 @@ std::vector<ListChange> read_list_tables() {
         SPI_connect();
         SPIPlanPtr plan = SPI_prepare(kQuery, 0, nullptr);
         if (plan == nullptr) elog(ERROR, "infra_ext: cannot plan %s", kQuery);
-        int rc = SPI_execute_snapshot(plan, nullptr, nullptr, GetLatestSnapshot(),
-                                      InvalidSnapshot, true, false, 0);
+        int rc = SPI_execute_snapshot(plan, nullptr, nullptr, GetLatestSnapshot(), InvalidSnapshot,
+                                      true, false, 0);
         if (rc != SPI_OK_SELECT) elog(ERROR, "infra_ext: reading the lists failed (%d)", rc);
         count = SPI_processed;
         Row* out = static_cast<Row*>(
@@ -246,7 +246,7 @@ Datum list_changed_trigger(FunctionCallInfo fcinfo) {
     }
     auto* data = reinterpret_cast<TriggerData*>(fcinfo->context);
     ListKind list = std::strcmp(data->tg_trigger->tgargs[0], "block") == 0 ? ListKind::kBlock
-                                                                          : ListKind::kAllow;
+                                                                           : ListKind::kAllow;
     TriggerEvent event = data->tg_event;
     if (TRIGGER_FIRED_BY_TRUNCATE(event)) {
         if (reload_subxact == InvalidSubTransactionId) {
@@ -256,13 +256,16 @@ Datum list_changed_trigger(FunctionCallInfo fcinfo) {
     }
     TupleDesc desc = data->tg_relation->rd_att;
     if (TRIGGER_FIRED_BY_DELETE(event) || TRIGGER_FIRED_BY_UPDATE(event)) {
-        queue_list_change(pg_call([&] { return change_from_tuple(list, data->tg_trigtuple, desc, true); }));
+        queue_list_change(
+            pg_call([&] { return change_from_tuple(list, data->tg_trigtuple, desc, true); }));
     }
     if (TRIGGER_FIRED_BY_INSERT(event)) {
-        queue_list_change(pg_call([&] { return change_from_tuple(list, data->tg_trigtuple, desc, false); }));
+        queue_list_change(
+            pg_call([&] { return change_from_tuple(list, data->tg_trigtuple, desc, false); }));
     }
     if (TRIGGER_FIRED_BY_UPDATE(event)) {
-        queue_list_change(pg_call([&] { return change_from_tuple(list, data->tg_newtuple, desc, false); }));
+        queue_list_change(
+            pg_call([&] { return change_from_tuple(list, data->tg_newtuple, desc, false); }));
     }
     return PointerGetDatum(nullptr);
 }

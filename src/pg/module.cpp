@@ -38,11 +38,10 @@ PGDLLEXPORT void _PG_init(void);
 void _PG_init(void) {
     if (IsBinaryUpgrade) return;
     if (!process_shared_preload_libraries_in_progress) {
-        ereport(ERROR,
-                (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-                 errmsg("infra_ext must be loaded through shared_preload_libraries"),
-                 errhint("Add infra_ext to shared_preload_libraries in postgresql.conf and "
-                         "restart the server, then run CREATE EXTENSION infra_ext.")));
+        ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                        errmsg("infra_ext must be loaded through shared_preload_libraries"),
+                        errhint("Add infra_ext to shared_preload_libraries in postgresql.conf and "
+                                "restart the server, then run CREATE EXTENSION infra_ext.")));
     }
     infra::pg::define_settings();
     previous_shmem_request_hook = shmem_request_hook;

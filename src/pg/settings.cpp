@@ -31,30 +31,30 @@ void define_settings() {
         "infra.database", "Database the infra launcher connects to and infra_ext lives in.",
         "CREATE EXTENSION infra_ext in this database; the launcher waits until it exists.",
         &setting_database, "postgres", PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
-    DefineCustomIntVariable("infra.ddos_max_request_size",
-                            "Largest request body the guard allows.", nullptr, &max_request_size,
-                            10 * 1024 * 1024, 1024, 1024 * 1024 * 1024, PGC_SIGHUP,
-                            GUC_UNIT_BYTE, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable("infra.ddos_max_request_size", "Largest request body the guard allows.",
+                            nullptr, &max_request_size, 10 * 1024 * 1024, 1024, 1024 * 1024 * 1024,
+                            PGC_SIGHUP, GUC_UNIT_BYTE, nullptr, nullptr, nullptr);
     DefineCustomIntVariable("infra.ddos_max_requests_per_minute",
-                            "Requests one client may make in any 60 seconds.", nullptr,
-                            &per_minute, 100, 1, static_cast<int>(core::kMaxPerMinute),
-                            PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+                            "Requests one client may make in any 60 seconds.", nullptr, &per_minute,
+                            100, 1, static_cast<int>(core::kMaxPerMinute), PGC_SIGHUP, 0, nullptr,
+                            nullptr, nullptr);
     DefineCustomIntVariable("infra.ddos_max_requests_per_hour",
-                            "Requests one client may make in any 3600 seconds.", nullptr,
-                            &per_hour, 1000, 1, static_cast<int>(core::kMaxPerHour), PGC_SIGHUP,
-                            0, nullptr, nullptr, nullptr);
+                            "Requests one client may make in any 3600 seconds.", nullptr, &per_hour,
+                            1000, 1, static_cast<int>(core::kMaxPerHour), PGC_SIGHUP, 0, nullptr,
+                            nullptr, nullptr);
     DefineCustomIntVariable("infra.ddos_block_duration",
                             "Duration of a first automatic block, and of block_ip() without "
                             "a duration.",
                             nullptr, &block_duration_min, 60, 1, 365 * 24 * 60, PGC_SIGHUP,
                             GUC_UNIT_MIN, nullptr, nullptr, nullptr);
     DefineCustomIntVariable("infra.ddos_max_block_duration",
-                            "Cap on automatic block durations, which double per offence.",
-                            nullptr, &max_block_duration_min, 7 * 24 * 60, 1, 10 * 365 * 24 * 60,
-                            PGC_SIGHUP, GUC_UNIT_MIN, nullptr, nullptr, nullptr);
+                            "Cap on automatic block durations, which double per offence.", nullptr,
+                            &max_block_duration_min, 7 * 24 * 60, 1, 10 * 365 * 24 * 60, PGC_SIGHUP,
+                            GUC_UNIT_MIN, nullptr, nullptr, nullptr);
     DefineCustomIntVariable("infra.ddos_suspicious_threshold",
-                            "Strikes within infra.ddos_strike_window that block a client.",
-                            nullptr, &suspicious_threshold, 5, 1, 1000, PGC_SIGHUP, 0, nullptr,
+                            "Strikes within infra.ddos_strike_window that block a client.", nullptr,
+                            &suspicious_threshold, 5, 1,
+                            static_cast<int>(core::kMaxStrikeThreshold), PGC_SIGHUP, 0, nullptr,
                             nullptr, nullptr);
     DefineCustomIntVariable("infra.ddos_strike_window", "Window in which strikes add up.", nullptr,
                             &strike_window_s, 600, 10, 7 * 24 * 3600, PGC_SIGHUP, GUC_UNIT_S,
@@ -64,20 +64,19 @@ void define_settings() {
                             &ipv6_prefix, 64, 16, 128, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
     DefineCustomIntVariable("infra.ddos_max_tracked_ips",
                             "Clients tracked in shared memory; least recently seen are evicted.",
-                            nullptr, &setting_max_tracked_ips, 100000, 1000,
-                            8000000, PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
-    DefineCustomIntVariable("infra.ddos_max_blocks",
-                            "Blocked addresses and ranges held in shared memory.", nullptr,
-                            &setting_max_blocks, 100000, 100, 10000000, PGC_POSTMASTER, 0,
-                            nullptr, nullptr, nullptr);
+                            nullptr, &setting_max_tracked_ips, 100000, 1000, 8000000,
+                            PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable(
+        "infra.ddos_max_blocks", "Blocked addresses and ranges held in shared memory.", nullptr,
+        &setting_max_blocks, 100000, 100, 10000000, PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
     DefineCustomIntVariable("infra.ddos_max_allowed",
                             "Allowlisted addresses and ranges held in shared memory.", nullptr,
                             &setting_max_allowed, 10000, 10, 1000000, PGC_POSTMASTER, 0, nullptr,
                             nullptr, nullptr);
     DefineCustomIntVariable("infra.guard_resync_interval",
                             "How often the guard keeper reloads the lists from their tables.",
-                            nullptr, &setting_keeper_resync_s, 60, 1, 3600, PGC_SIGHUP,
-                            GUC_UNIT_S, nullptr, nullptr, nullptr);
+                            nullptr, &setting_keeper_resync_s, 60, 1, 3600, PGC_SIGHUP, GUC_UNIT_S,
+                            nullptr, nullptr, nullptr);
     MarkGUCPrefixReserved("infra");
 }
 

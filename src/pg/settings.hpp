@@ -9,11 +9,11 @@
 
 namespace infra::pg {
 
-extern char* setting_database;         // infra.database (postmaster)
-extern int setting_max_tracked_ips;    // infra.ddos_max_tracked_ips (postmaster)
-extern int setting_max_blocks;         // infra.ddos_max_blocks (postmaster)
-extern int setting_max_allowed;        // infra.ddos_max_allowed (postmaster)
-extern int setting_keeper_resync_s;    // infra.guard_resync_interval
+extern char* setting_database;       // infra.database (postmaster)
+extern int setting_max_tracked_ips;  // infra.ddos_max_tracked_ips (postmaster)
+extern int setting_max_blocks;       // infra.ddos_max_blocks (postmaster)
+extern int setting_max_allowed;      // infra.ddos_max_allowed (postmaster)
+extern int setting_keeper_resync_s;  // infra.guard_resync_interval
 
 // Defines every GUC; called once from _PG_init.
 void define_settings();

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# build.sh: builds the core library and unit tests (CMake, in build/) and the extension
+# (PGXS), then installs the extension into the system's PostgreSQL 15. Needs root for
+# the install step.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+jobs=$(nproc)
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build -j "$jobs"
+make -s -j "$jobs" PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
+make -s install PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config >/dev/null

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# demo.sh: the README's first command. Installs everything, builds, and starts a local
+# demo cluster with infra_ext preloaded and created, then prints how to connect.
+#   INFRA_DEMO_DIR  where the cluster lives  (default /var/lib/infra_ext_demo)
+#   INFRA_DEMO_PORT its port                  (default 5499)
+# Run again to rebuild and restart; `scripts/demo.sh stop` stops it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+dir=${INFRA_DEMO_DIR:-/var/lib/infra_ext_demo}
+port=${INFRA_DEMO_PORT:-5499}
+bin=/usr/lib/postgresql/15/bin
+as_postgres() { runuser -u postgres -- "$@"; }
+
+if [ "${1:-}" = stop ]; then
+    as_postgres "$bin/pg_ctl" -D "$dir/data" -m fast stop
+    exit 0
+fi
+
+[ "$(id -u)" = 0 ] || { echo "demo.sh: run as root (it installs packages)"; exit 1; }
+./scripts/install-deps.sh
+./scripts/build.sh
+
+mkdir -p "$dir"
+chown postgres: "$dir"
+if [ ! -f "$dir/data/PG_VERSION" ]; then
+    as_postgres "$bin/initdb" -D "$dir/data" --auth-local=trust --auth-host=scram-sha-256 >/dev/null
+    cat >> "$dir/data/postgresql.conf" <<CONF
+# infra_ext demo
+port = $port
+listen_addresses = 'localhost'
+unix_socket_directories = '$dir'
+shared_preload_libraries = 'infra_ext'
+infra.database = 'postgres'
+CONF
+fi
+if as_postgres "$bin/pg_ctl" -D "$dir/data" status >/dev/null 2>&1; then
+    as_postgres "$bin/pg_ctl" -D "$dir/data" -m fast -w restart -l "$dir/server.log" >/dev/null
+else
+    as_postgres "$bin/pg_ctl" -D "$dir/data" -w start -l "$dir/server.log" >/dev/null
+fi
+as_postgres "$bin/psql" -h "$dir" -p "$port" -X -q -d postgres \
+    -c "CREATE EXTENSION IF NOT EXISTS infra_ext" \
+    -c "ALTER EXTENSION infra_ext UPDATE" 2>&1 | grep -v "already installed" || true
+
+cat <<MSG
+
+infra_ext demo cluster is running (PostgreSQL 15, data in $dir/data, log $dir/server.log).
+Connect:
+    sudo -u postgres psql -h $dir -p $port postgres
+Try:
+    SELECT * FROM infra.check_request('203.0.113.7');
+    SELECT infra.block_ip('198.51.100.0/24', interval '1 hour', 'scraper range');
+    SELECT jsonb_pretty(infra.ddos_stats());
+Stop it with: scripts/demo.sh stop
+MSG
