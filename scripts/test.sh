@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # test.sh: the README's second command and what .ci/run calls. Installs what is
 # missing, builds, and runs every test layer against real PostgreSQL 15 servers:
+#   0. the C++ sources are formatted as .clang-format says
 #   1. GoogleTest unit tests of src/core (ctest)
 #   2. pg_regress against a temporary server with infra_ext preloaded
 #   3. TAP tests (PostgreSQL::Test::Cluster): restarts, crashes, the launcher
@@ -18,6 +19,9 @@ passed=0
 failed=0
 logdir=$(mktemp -d /tmp/infra_ext_test_logs.XXXXXX)
 chmod 755 "$logdir"
+
+echo "== format (clang-format) =="
+if ./scripts/check-format.sh; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 
 echo "== unit tests (GoogleTest) =="
 (cd build && ctest --output-on-failure 2>&1) | tee "$logdir/unit.log"

@@ -39,8 +39,8 @@ CREATE FUNCTION infra.canonical_network(target cidr) RETURNS cidr
 COMMENT ON FUNCTION infra.canonical_network(cidr) IS
     'The network as the guard stores it: IPv4-mapped IPv6 (::ffff:a.b.c.d/n) becomes IPv4.';
 
-CREATE FUNCTION infra._wake_launcher() RETURNS void
-    AS 'MODULE_PATHNAME', 'infra_wake_keeper' LANGUAGE C VOLATILE;
+CREATE FUNCTION infra._extension_created() RETURNS void
+    AS 'MODULE_PATHNAME', 'infra_extension_created' LANGUAGE C VOLATILE;
 
 -- Audit log -----------------------------------------------------------------------------
 CREATE TABLE infra.audit_log (
@@ -388,5 +388,6 @@ GRANT EXECUTE ON FUNCTION
     infra.disallow_ip(cidr)
 TO infra_admin;
 
--- Tell the launcher the extension exists now (it would notice within 5 s anyway).
-SELECT infra._wake_launcher();
+-- At COMMIT: forget list entries of any earlier installation still in shared memory,
+-- and wake the launcher so that it starts its duties at once.
+SELECT infra._extension_created();

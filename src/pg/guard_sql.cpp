@@ -294,9 +294,10 @@ Datum caller_role(FunctionCallInfo) {
     });
 }
 
-Datum wake_keeper(FunctionCallInfo) {
+// Last statement of the install script: see note_extension_created().
+Datum extension_created(FunctionCallInfo) {
     require_guard_loaded();
-    keeper_wake();
+    note_extension_created();
     PG_RETURN_VOID();
 }
 
@@ -310,4 +311,4 @@ INFRA_SQL_FUNCTION(infra_guard_stats, infra::pg::guard_stats_sql)
 INFRA_SQL_FUNCTION(infra_canonical_network, infra::pg::canonical_network)
 INFRA_SQL_FUNCTION(infra_forget_block, infra::pg::forget_block)
 INFRA_SQL_FUNCTION(infra_caller_role, infra::pg::caller_role)
-INFRA_SQL_FUNCTION(infra_wake_keeper, infra::pg::wake_keeper)
+INFRA_SQL_FUNCTION(infra_extension_created, infra::pg::extension_created)

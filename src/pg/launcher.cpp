@@ -6,7 +6,7 @@
 //     it records that in shared memory and exits with code 1; the postmaster restarts
 //     it after bgw_restart_time, and it then connects.
 //  2. Connected, it waits (one LOG line, then silence) until CREATE EXTENSION infra_ext
-//     has run; the install script wakes it through infra._wake_launcher().
+//     has run; the install script wakes it at COMMIT (infra._extension_created()).
 //  3. It runs each duty in kDuties when due, each in its own transaction behind the
 //     error firewalls. An error is logged and the duty retried 10 s later.
 //  4. SIGHUP reloads the configuration; SIGTERM ends it at the next interrupt check;
@@ -95,7 +95,7 @@ void run_duty_body(void* arg) {
 }
 
 void check_extension_body(void* arg) {
-    *static_cast<bool*>(arg) = OidIsValid(get_extension_oid("infra_ext", true));
+    *static_cast<Oid*>(arg) = get_extension_oid("infra_ext", true);
 }
 
 void find_database_body(void* arg) {
@@ -200,37 +200,39 @@ void infra_launcher_main(Datum) {
     keeper_attach_latch(MyLatch);
     on_shmem_exit(detach_latch_at_exit, 0);
 
-    bool extension_present = false;
+    Oid extension = InvalidOid;  // the installation the duties run for
     bool announced_waiting = false;
     TimestampTz next_run[kDutyCount] = {};
     bool woken = false;
     for (;;) {
-        bool present = false;
+        Oid found = InvalidOid;
         if (!run_in_transaction("infra launcher: checking for the extension", check_extension_body,
-                                &present)) {
-            present = extension_present;
+                                &found)) {
+            found = extension;
         }
-        if (!present) {
-            if (extension_present) {
-                for (const LauncherDuty& duty : kDuties) {
-                    if (duty.on_extension_dropped) duty.on_extension_dropped();
-                }
+        if (found != extension && OidIsValid(extension)) {
+            // Dropped, or dropped and created again: the old installation's state goes.
+            for (const LauncherDuty& duty : kDuties) {
+                if (duty.on_extension_dropped) duty.on_extension_dropped();
             }
+            for (TimestampTz& t : next_run) t = 0;
+        }
+        if (!OidIsValid(found)) {
             if (!announced_waiting) {
                 ereport(LOG, (errmsg("infra launcher: waiting for CREATE EXTENSION infra_ext in "
                                      "database \"%s\"",
                                      setting_database)));
                 announced_waiting = true;
             }
-            extension_present = false;
+            extension = InvalidOid;
             woken = wait_for_latch(kWaitingPollMs);
             continue;
         }
-        if (!extension_present) {
+        if (found != extension) {
             ereport(LOG, (errmsg("infra launcher: infra_ext found in database \"%s\"; starting "
                                  "its duties",
                                  setting_database)));
-            extension_present = true;
+            extension = found;
             announced_waiting = false;
         }
 

@@ -36,6 +36,20 @@ struct QueuedChange {
 
 std::vector<QueuedChange> queued;  // this backend's uncommitted list changes
 SubTransactionId reload_subxact = InvalidSubTransactionId;
+// CREATE EXTENSION: at commit, forget every list entry (they belonged to an earlier
+// installation) and wake the launcher so it starts its duties at once.
+SubTransactionId created_subxact = InvalidSubTransactionId;
+
+bool has_pending_work() {
+    return !queued.empty() || reload_subxact != InvalidSubTransactionId ||
+           created_subxact != InvalidSubTransactionId;
+}
+
+void forget_pending_work() {
+    queued.clear();
+    reload_subxact = InvalidSubTransactionId;
+    created_subxact = InvalidSubTransactionId;
+}
 bool database_checked = false;
 
 int64_t expires_from(Datum value, bool isnull) {
@@ -68,7 +82,7 @@ ListChange change_from_tuple(ListKind list, HeapTuple tuple, TupleDesc desc, boo
 void on_transaction_event(XactEvent event, void*) {
     switch (event) {
         case XACT_EVENT_PRE_PREPARE:
-            if (!queued.empty() || reload_subxact != InvalidSubTransactionId) {
+            if (has_pending_work()) {
                 ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
                                 errmsg("cannot PREPARE a transaction that changed the infra_ext "
                                        "blocklist or allowlist"),
@@ -77,6 +91,7 @@ void on_transaction_event(XactEvent event, void*) {
             break;
         case XACT_EVENT_COMMIT:
         case XACT_EVENT_PARALLEL_COMMIT:
+            if (created_subxact != InvalidSubTransactionId) lists_reset();
             if (!queued.empty() || reload_subxact != InvalidSubTransactionId) {
                 // Runs after the commit is durable: must not raise. lists_apply does not
                 // allocate; a full set marks the lists unloaded so they get reloaded.
@@ -89,14 +104,13 @@ void on_transaction_event(XactEvent event, void*) {
                     lists_apply({}, true);
                 }
             }
-            queued.clear();
-            reload_subxact = InvalidSubTransactionId;
+            if (created_subxact != InvalidSubTransactionId) keeper_wake();
+            forget_pending_work();
             break;
         case XACT_EVENT_ABORT:
         case XACT_EVENT_PARALLEL_ABORT:
         case XACT_EVENT_PREPARE:
-            queued.clear();
-            reload_subxact = InvalidSubTransactionId;
+            forget_pending_work();
             break;
         default:
             break;
@@ -113,6 +127,9 @@ void on_subtransaction_event(SubXactEvent event, SubTransactionId subxact, SubTr
                  queued.end());
     if (reload_subxact != InvalidSubTransactionId && reload_subxact >= subxact) {
         reload_subxact = InvalidSubTransactionId;
+    }
+    if (created_subxact != InvalidSubTransactionId && created_subxact >= subxact) {
+        created_subxact = InvalidSubTransactionId;
     }
 }
 
@@ -193,6 +210,12 @@ core::IpAddress address_from_datum(Datum value) {
 void register_list_sync_callbacks() {
     RegisterXactCallback(on_transaction_event, nullptr);
     RegisterSubXactCallback(on_subtransaction_event, nullptr);
+}
+
+void note_extension_created() {
+    if (created_subxact == InvalidSubTransactionId) {
+        created_subxact = GetCurrentSubTransactionId();
+    }
 }
 
 void queue_list_change(const ListChange& change) {

@@ -14,6 +14,10 @@ void register_list_sync_callbacks();
 // Queues a change to apply to shared memory if and when this transaction commits.
 void queue_list_change(const ListChange& change);
 
+// CREATE EXTENSION ran in this transaction: at commit, drop whatever the lists held
+// (an earlier installation's entries) and wake the launcher.
+void note_extension_created();
+
 // Reads both tables and installs them; `replace` also drops entries the tables lack.
 void load_lists(bool replace);
 
