@@ -7,6 +7,7 @@
 #   fscan     the same query shape around a trivial C function (infra.canonical_network):
 #             what PostgreSQL's FunctionScan costs before check_request does anything
 #   check     infra.check_request on 10,000 addresses               (target >= 0.85 x select1)
+#   tlist     the same call in the select list: SELECT (infra.check_request(...)).allowed
 #   sql       the same limiter in plain SQL (upsert, synchronous_commit=off)
 #                                                                   (check >= 2.5 x sql)
 #   flood     check_request on 1,000,000 addresses, 100k-entry table (>= 0.8 x check)
@@ -60,6 +61,7 @@ printf '%s\n' '\set n random(1, 10000)' "SELECT x FROM infra.canonical_network((
 printf '%s\n' '\set n random(1, 10000)' "SELECT sql_check('10.1.0.0'::inet + :n);" > "$dir/sql.sql"
 printf '%s\n' '\set n random(1, 1000000)' "SELECT allowed FROM infra.check_request('10.0.0.0'::inet + :n);" > "$dir/flood.sql"
 cp "$dir/check.sql" "$dir/ranges.sql"
+printf '%s\n' '\set n random(1, 10000)' "SELECT (infra.check_request('10.1.0.0'::inet + :n)).allowed;" > "$dir/tlist.sql"
 chown postgres: "$dir"/*.sql
 
 load_ranges() {
@@ -81,17 +83,19 @@ out=bench/results/guard-$(date -u +%Y%m%dT%H%M%SZ).txt
 {
     echo "# guard benchmark $(date -u +%FT%TZ), pgbench -M prepared -c 8 -j 2 -T $seconds, $rounds rounds"
     echo "# $(nproc) cores; $(uname -r); $($bin/postgres --version)"
-    echo "round select1 fscan check sql flood ranges"
+    echo "round select1 fscan check sql flood ranges tlist"
 } | tee "$out"
 for r in $(seq 1 "$rounds"); do
     s=$(run select1); x=$(run fscan); c=$(run check); q=$(run sql); f=$(run flood)
     load_ranges; g=$(run ranges); unload_ranges
-    echo "$r $s $x $c $q $f $g" | tee -a "$out"
+    t=$(run tlist)
+    echo "$r $s $x $c $q $f $g $t" | tee -a "$out"
 done
 psql_q -At -c "SELECT 'evictions during the run: ' || (infra.ddos_stats()->>'evictions')" | tee -a "$out"
 
-awk 'NR > 3 && NF == 7 {
+awk 'NR > 3 && NF == 8 {
         a[NR] = $4 / $2; b[NR] = $4 / $5; c[NR] = $6 / $4; d[NR] = $7 / $4; e[NR] = $3 / $2
+        t[NR] = $8 / $2
      }
      function median(arr,   k, i, j, t, v) {
         k = 0; for (i in arr) v[++k] = arr[i]
@@ -105,4 +109,5 @@ awk 'NR > 3 && NF == 7 {
         printf "check / plain SQL median %.2f (range %s)  target >= 2.5\n", median(b), range(b)
         printf "flood / check     median %.2f (range %s)  target >= 0.8\n", median(c), range(c)
         printf "ranges / check    median %.2f (range %s)  target >= 0.8\n", median(d), range(d)
+        printf "tlist / select1   median %.2f (range %s)  (check_request in the select list)\n", median(t), range(t)
      }' "$out" | tee -a "$out"

@@ -46,7 +46,7 @@ cat <<MSG
 
 infra_ext demo cluster is running (PostgreSQL 15, data in $dir/data, log $dir/server.log).
 Connect:
-    sudo -u postgres psql -h $dir -p $port postgres
+    psql -h $dir -p $port -U postgres postgres
 Try:
     SELECT * FROM infra.check_request('203.0.113.7');
     SELECT infra.block_ip('198.51.100.0/24', interval '1 hour', 'scraper range');
