@@ -252,6 +252,9 @@ DECLARE
     pending boolean;
     enclosing cidr;
 BEGIN
+    -- The keeper takes the same lock before writing an automatic block, so it cannot
+    -- write one back that this unblock removes (guard_keeper.cpp).
+    PERFORM pg_advisory_xact_lock(7471, hashtext(v_network::text));
     DELETE FROM infra.blocked_ips b WHERE b.network = v_network RETURNING * INTO old;
     removed := FOUND;
     pending := infra._guard_forget_block(v_network);

@@ -22,6 +22,10 @@ namespace {
 
 int64_t last_resync_us = 0;
 
+// The advisory lock (class 7471) that serialises persisting an automatic block with
+// unblock_ip() of the same network.
+constexpr const char* kLockNetwork = "SELECT pg_advisory_xact_lock(7471, hashtext($1::cidr::text))";
+
 constexpr const char* kPersistAutoBlock =
     "WITH saved AS ("
     "  INSERT INTO infra.blocked_ips AS b"
@@ -52,11 +56,25 @@ constexpr const char* kExpire =
     " SELECT 'infra launcher', 'infra launcher', 'allow_expired', network::text, '{}'::jsonb"
     " FROM gone_allow";
 
+// Writes one pending automatic block to the table. It first takes the network's
+// advisory lock, which unblock_ip() takes too, and then checks that the block is still
+// pending: an unblock that committed in between removed it from shared memory, and
+// writing it now would bring it back.
 void persist_auto_block(const core::NetworkEntry& e) {
     core::Network network{e.address, e.prefix};
     std::string target = network.to_string();
     std::string reason =
         "automatic: suspicious activity (offence " + std::to_string(e.offence) + ")";
+    pg_call([&] {
+        Oid types[1] = {TEXTOID};
+        Datum values[1] = {CStringGetTextDatum(target.c_str())};
+        if (SPI_execute_with_args(kLockNetwork, 1, types, values, nullptr, false, 0) !=
+            SPI_OK_SELECT) {
+            elog(ERROR, "infra_ext: locking %s failed", target.c_str());
+        }
+    });
+    bool pending = false;
+    if (!lists_contains(ListKind::kBlock, network, &pending) || !pending) return;
     pg_call([&] {
         Oid types[5] = {TEXTOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT4OID};
         Datum values[5] = {CStringGetTextDatum(target.c_str()), CStringGetTextDatum(reason.c_str()),
