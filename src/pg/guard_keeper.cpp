@@ -60,6 +60,47 @@ constexpr const char* kExpire =
 // advisory lock, which unblock_ip() takes too, and then checks that the block is still
 // pending: an unblock that committed in between removed it from shared memory, and
 // writing it now would bring it back.
+// Offences recorded in the audit log within infra.ddos_max_block_duration: after a
+// restart a repeat offender's next block still doubles.
+constexpr const char* kRecentOffences =
+    "SELECT target::cidr, least(max((details->>'offence')::int), 255)"
+    "  FROM infra.audit_log"
+    " WHERE action = 'auto_block'"
+    "   AND at > now() - current_setting('infra.ddos_max_block_duration')::interval"
+    " GROUP BY 1";
+
+void seed_offences() {
+    struct Offender {
+        Datum network;
+        int32 offences;
+    };
+    uint64 count = 0;
+    Offender* rows = pg_call([&]() -> Offender* {
+        if (SPI_execute(kRecentOffences, true, 0) != SPI_OK_SELECT) {
+            elog(ERROR, "infra_ext: reading recent offences failed");
+        }
+        count = SPI_processed;
+        auto* out = static_cast<Offender*>(
+            MemoryContextAllocZero(CurTransactionContext, sizeof(Offender) * (count + 1)));
+        for (uint64 i = 0; i < count; ++i) {
+            bool isnull = false;
+            Datum network = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
+            MemoryContext old = MemoryContextSwitchTo(CurTransactionContext);
+            out[i].network = PointerGetDatum(PG_DETOAST_DATUM_COPY(network));
+            MemoryContextSwitchTo(old);
+            out[i].offences = DatumGetInt32(
+                SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
+        }
+        return out;
+    });
+    int64_t now = GetCurrentTimestamp();
+    for (uint64 i = 0; i < count; ++i) {
+        tracked_seed_offences(network_from_datum(rows[i].network),
+                              static_cast<uint8_t>(rows[i].offences), now);
+    }
+    mark_offences_seeded();
+}
+
 void persist_auto_block(const core::NetworkEntry& e) {
     core::Network network{e.address, e.prefix};
     std::string target = network.to_string();
@@ -90,6 +131,7 @@ void persist_auto_block(const core::NetworkEntry& e) {
 long guard_keeper_cycle() {
     if (!lists_loaded()) load_lists(false);
     pg_call([] { SPI_connect(); });
+    if (!offences_seeded()) seed_offences();
     for (const core::NetworkEntry& e : lists_pending_auto_blocks()) persist_auto_block(e);
     pg_call([] {
         if (SPI_execute(kExpire, false, 0) != SPI_OK_INSERT) {

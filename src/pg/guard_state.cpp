@@ -25,9 +25,10 @@ struct GuardShared {
     LWLockPadded* locks;  // [0] lists, [1 + i] tracked partition i
     uint32_t partitions;
     pg_atomic_uint32 lists_loaded;
-    pg_atomic_uint32 pending_hint;  // set when an automatic block may await the keeper
-    uint64_t lists_generation;      // lists lock
-    Latch* keeper_latch;            // lists lock
+    pg_atomic_uint32 pending_hint;     // set when an automatic block may await the keeper
+    pg_atomic_uint32 offences_seeded;  // the keeper restored offence counts after start
+    uint64_t lists_generation;         // lists lock
+    Latch* keeper_latch;               // lists lock
     pg_atomic_uint64 blocked_verdicts;
     pg_atomic_uint64 allowlisted_verdicts;
     pg_atomic_uint64 auto_blocks;
@@ -118,6 +119,7 @@ void guard_startup_shmem() {
         region->partitions = core::TrackedTable::partitions_for(setting_max_tracked_ips);
         pg_atomic_init_u32(&region->lists_loaded, 0);
         pg_atomic_init_u32(&region->pending_hint, 0);
+        pg_atomic_init_u32(&region->offences_seeded, 0);
         for (pg_atomic_uint64* counter :
              {&region->blocked_verdicts, &region->allowlisted_verdicts, &region->auto_blocks,
               &region->auto_block_failures, &region->suspicious_reports,
@@ -452,6 +454,30 @@ void tracked_clear_block(const core::Network& network) {
     if (core::TrackedIp* entry = t.find(partition, hash, network.address)) {
         entry->block_until_s = 0;  // strikes count again; offences (escalation) stay
     }
+    LWLockRelease(partition_lock(partition));
+}
+
+bool offences_seeded() {
+    return pg_atomic_read_u32(&shared->offences_seeded) != 0;
+}
+
+void mark_offences_seeded() {
+    pg_atomic_write_u32(&shared->offences_seeded, 1);
+}
+
+void tracked_seed_offences(const core::Network& network, uint8_t offences, int64_t now_us) {
+    core::GuardSettings settings = guard_settings();
+    bool client_key =
+        network.address.is_v4() ? network.prefix == 128 : network.prefix == settings.ipv6_prefix;
+    if (!client_key || offences == 0) return;
+    core::TrackedTable t = table();
+    uint64_t hash = t.hash(network.address);
+    uint32_t partition = t.partition_of(hash);
+    bool inserted = false;
+    LWLockAcquire(partition_lock(partition), LW_EXCLUSIVE);
+    core::TrackedIp* entry =
+        t.find_or_insert(partition, hash, network.address, to_seconds(now_us), &inserted);
+    if (entry->offences < offences) entry->offences = offences;
     LWLockRelease(partition_lock(partition));
 }
 

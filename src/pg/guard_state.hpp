@@ -114,6 +114,12 @@ void lists_reset();
 void tracked_clear_block(
     const core::Network& network);  // the extension was dropped: forget everything
 
+// Offence counts (which double automatic blocks) live in the tracked table; after a
+// start or crash the keeper restores them once from the audit log's auto_block rows.
+bool offences_seeded();
+void mark_offences_seeded();
+void tracked_seed_offences(const core::Network& network, uint8_t offences, int64_t now_us);
+
 // The keeper registers its latch so that new automatic blocks wake it at once.
 void keeper_attach_latch(Latch* latch);
 void keeper_detach_latch();

@@ -111,5 +111,16 @@ is($node->safe_psql('postgres',
 		"SELECT count(*) FROM infra.audit_log WHERE action = 'auto_block' AND target = '192.0.2.41/32'"),
 	'1', 'after the crash: no duplicate auto_block audit rows');
 
+# The escalation count survives the crash: the keeper restores it from the audit log.
+ok(defined wait_for_value($node, 'postgres',
+		"SELECT infra.ip_stats('192.0.2.40')->>'offences'", '2', 30),
+	'after the crash: the keeper restores the offence count of 192.0.2.40 (2)');
+is($node->safe_psql('postgres', "SELECT infra.unblock_ip('192.0.2.40')"),
+	't', 'after the crash: unblock_ip removes the second block');
+is($node->safe_psql('postgres',
+		"SELECT round(extract(epoch FROM (r->>'blocked_until')::timestamptz - now()) / 60) "
+		  . "FROM infra.report_suspicious('192.0.2.40', 'sql_injection', 5) r"),
+	'4', 'after the crash: the third offence blocks for four times as long (4 min)');
+
 $node->stop;
 done_testing();
