@@ -75,6 +75,27 @@ LWLock* partition_lock(uint32_t partition) {
     return &shared->locks[1 + partition].lock;
 }
 
+// Runs visit(entry, partition header) on the client's tracked entry — inserted (evicting
+// if needed) when absent — under its partition's exclusive lock. visit must not raise.
+template <typename Visit>
+void with_tracked_entry(const core::Network& key, int64_t now_us, Visit visit) {
+    core::TrackedTable t = table();
+    uint64_t hash = t.hash(key.address);
+    uint32_t partition = t.partition_of(hash);
+    bool inserted = false;
+    LWLockAcquire(partition_lock(partition), LW_EXCLUSIVE);
+    core::TrackedIp* entry =
+        t.find_or_insert(partition, hash, key.address, to_seconds(now_us), &inserted);
+    visit(*entry, t.header(partition));
+    LWLockRelease(partition_lock(partition));
+}
+
+// Whether `network` is the key the guard counts a client under (an IPv4 address, or
+// an IPv6 prefix of infra.ddos_ipv6_prefix bits).
+bool is_client_key(const core::Network& network, const core::GuardSettings& settings) {
+    return network.address.is_v4() ? network.prefix == 128 : network.prefix == settings.ipv6_prefix;
+}
+
 // Puts an automatic block into the blocklist; never shortens a longer block.
 void add_auto_block(const core::Network& network, const core::AutoBlock& block, int64_t now_us) {
     core::NetworkEntry entry{};
@@ -171,16 +192,10 @@ core::Verdict guard_check(const core::IpAddress& ip, int64_t request_bytes, int6
     }
 
     core::Network key = core::client_key(ip, settings.ipv6_prefix);
-    core::TrackedTable t = table();
-    uint64_t hash = t.hash(key.address);
-    uint32_t partition = t.partition_of(hash);
-    bool inserted = false;
-    LWLockAcquire(partition_lock(partition), LW_EXCLUSIVE);
-    core::TrackedIp* entry =
-        t.find_or_insert(partition, hash, key.address, to_seconds(now_us), &inserted);
-    verdict = core::admit(*entry, now_us, request_bytes, settings);
-    ++t.header(partition).verdicts[static_cast<int>(verdict.reason)];
-    LWLockRelease(partition_lock(partition));
+    with_tracked_entry(key, now_us, [&](core::TrackedIp& entry, core::PartitionHeader& header) {
+        verdict = core::admit(entry, now_us, request_bytes, settings);
+        ++header.verdicts[static_cast<int>(verdict.reason)];
+    });
 
     if (verdict.auto_block.triggered) add_auto_block(key, verdict.auto_block, now_us);
     return verdict;
@@ -198,16 +213,10 @@ SuspicionResult guard_report_suspicious(const core::IpAddress& ip, uint32_t weig
     if (result.allowlisted) return result;  // never auto-blocked
 
     core::Network key = core::client_key(ip, settings.ipv6_prefix);
-    core::TrackedTable t = table();
-    uint64_t hash = t.hash(key.address);
-    uint32_t partition = t.partition_of(hash);
-    bool inserted = false;
-    LWLockAcquire(partition_lock(partition), LW_EXCLUSIVE);
-    core::TrackedIp* entry =
-        t.find_or_insert(partition, hash, key.address, to_seconds(now_us), &inserted);
-    result.auto_block = core::add_strikes(*entry, to_seconds(now_us), weight, settings);
-    result.strikes = core::counts_at(*entry, to_seconds(now_us), settings).strikes;
-    LWLockRelease(partition_lock(partition));
+    with_tracked_entry(key, now_us, [&](core::TrackedIp& entry, core::PartitionHeader&) {
+        result.auto_block = core::add_strikes(entry, to_seconds(now_us), weight, settings);
+        result.strikes = core::counts_at(entry, to_seconds(now_us), settings).strikes;
+    });
 
     if (result.auto_block.triggered) add_auto_block(key, result.auto_block, now_us);
 
@@ -443,10 +452,7 @@ void lists_reset() {
 }
 
 void tracked_clear_block(const core::Network& network) {
-    core::GuardSettings settings = guard_settings();
-    bool client_key =
-        network.address.is_v4() ? network.prefix == 128 : network.prefix == settings.ipv6_prefix;
-    if (!client_key) return;
+    if (!is_client_key(network, guard_settings())) return;
     core::TrackedTable t = table();
     uint64_t hash = t.hash(network.address);
     uint32_t partition = t.partition_of(hash);
@@ -466,19 +472,10 @@ void mark_offences_seeded() {
 }
 
 void tracked_seed_offences(const core::Network& network, uint8_t offences, int64_t now_us) {
-    core::GuardSettings settings = guard_settings();
-    bool client_key =
-        network.address.is_v4() ? network.prefix == 128 : network.prefix == settings.ipv6_prefix;
-    if (!client_key || offences == 0) return;
-    core::TrackedTable t = table();
-    uint64_t hash = t.hash(network.address);
-    uint32_t partition = t.partition_of(hash);
-    bool inserted = false;
-    LWLockAcquire(partition_lock(partition), LW_EXCLUSIVE);
-    core::TrackedIp* entry =
-        t.find_or_insert(partition, hash, network.address, to_seconds(now_us), &inserted);
-    if (entry->offences < offences) entry->offences = offences;
-    LWLockRelease(partition_lock(partition));
+    if (offences == 0 || !is_client_key(network, guard_settings())) return;
+    with_tracked_entry(network, now_us, [&](core::TrackedIp& entry, core::PartitionHeader&) {
+        if (entry.offences < offences) entry.offences = offences;
+    });
 }
 
 void keeper_attach_latch(Latch* latch) {
