@@ -56,10 +56,6 @@ constexpr const char* kExpire =
     " SELECT 'infra launcher', 'infra launcher', 'allow_expired', network::text, '{}'::jsonb"
     " FROM gone_allow";
 
-// Writes one pending automatic block to the table. It first takes the network's
-// advisory lock, which unblock_ip() takes too, and then checks that the block is still
-// pending: an unblock that committed in between removed it from shared memory, and
-// writing it now would bring it back.
 // Offences recorded in the audit log within infra.ddos_max_block_duration: after a
 // restart a repeat offender's next block still doubles.
 constexpr const char* kRecentOffences =
@@ -101,6 +97,10 @@ void seed_offences() {
     mark_offences_seeded();
 }
 
+// Writes one pending automatic block to the table. It first takes the network's
+// advisory lock, which unblock_ip() takes too, and then checks that the block is still
+// pending: an unblock that committed in between removed it from shared memory, and
+// writing it now would bring it back.
 void persist_auto_block(const core::NetworkEntry& e) {
     core::Network network{e.address, e.prefix};
     std::string target = network.to_string();

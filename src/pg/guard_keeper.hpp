@@ -4,8 +4,9 @@
 namespace infra::pg {
 
 // One keeper cycle (runs inside a transaction in the launcher): loads the lists after a
-// restart, writes pending automatic blocks to infra.blocked_ips (with an audit row),
-// deletes expired blocks, and periodically reloads the lists from the tables.
+// restart, restores offence counts from the audit log once after a start, writes
+// pending automatic blocks to infra.blocked_ips (with an audit row), deletes expired
+// blocks, and periodically reloads the lists from the tables.
 long guard_keeper_cycle();
 void guard_keeper_extension_dropped();
 
