@@ -40,6 +40,15 @@ COMMIT;
 SELECT (infra.check_request('192.0.2.78')).reason AS rolled_back_savepoint,
        (infra.check_request('192.0.2.79')).reason AS committed;
 
+-- PREPARE TRANSACTION of a list change is refused (it could not be applied at COMMIT
+-- PREPARED); the transaction rolls back and nothing is blocked.
+BEGIN;
+SELECT network FROM infra.block_ip('192.0.2.95', interval '1 hour', 'two-phase');
+PREPARE TRANSACTION 'infra_two_phase_block';
+SELECT (infra.check_request('192.0.2.95')).reason AS after_refused_prepare,
+       (SELECT count(*) FROM infra.blocked_ips WHERE network = '192.0.2.95') AS rows,
+       (SELECT count(*) FROM pg_prepared_xacts) AS prepared;
+
 -- Unblock: true once, then false with a notice; nothing else changes.
 SELECT infra.unblock_ip('192.0.2.79') AS first, infra.unblock_ip('192.0.2.79') AS second;
 SELECT (infra.check_request('192.0.2.79')).reason;

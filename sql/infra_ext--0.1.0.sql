@@ -129,6 +129,8 @@ CREATE FUNCTION infra._guard_ip_state(ip inet) RETURNS jsonb
     AS 'MODULE_PATHNAME', 'infra_guard_ip_state' LANGUAGE C VOLATILE;
 CREATE FUNCTION infra._guard_stats(top integer DEFAULT 10) RETURNS jsonb
     AS 'MODULE_PATHNAME', 'infra_guard_stats' LANGUAGE C VOLATILE;
+CREATE FUNCTION infra._guard_check_room(target cidr, blocklist boolean) RETURNS void
+    AS 'MODULE_PATHNAME', 'infra_check_list_room' LANGUAGE C VOLATILE;
 CREATE FUNCTION infra._guard_forget_block(target cidr) RETURNS boolean
     AS 'MODULE_PATHNAME', 'infra_forget_block' LANGUAGE C VOLATILE;
 
@@ -224,6 +226,7 @@ BEGIN
         RAISE NOTICE 'allowlisted networks inside % stay allowed: %', v_network, inside;
     END IF;
 
+    PERFORM infra._guard_check_room(v_network, true);
     SELECT * INTO previous FROM infra.blocked_ips b WHERE b.network = v_network FOR UPDATE;
     INSERT INTO infra.blocked_ips AS b (network, reason, source, created_at, expires_at, created_by)
     VALUES (v_network, why, 'manual', now(), expires, infra._caller_role())
@@ -293,6 +296,7 @@ BEGIN
     IF overridden IS NOT NULL THEN
         RAISE NOTICE 'blocks inside % no longer apply while it is allowlisted: %', v_network, overridden;
     END IF;
+    PERFORM infra._guard_check_room(v_network, false);
     INSERT INTO infra.allowed_ips AS a (network, reason, created_at, expires_at, created_by)
     VALUES (v_network, why, now(), expires, infra._caller_role())
     ON CONFLICT ON CONSTRAINT allowed_ips_pkey DO UPDATE

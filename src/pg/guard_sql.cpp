@@ -286,6 +286,25 @@ Datum forget_block(FunctionCallInfo fcinfo) {
     PG_RETURN_BOOL(true);
 }
 
+// Called by block_ip/allow_ip before they write: refuses (IX003) when the shared-memory
+// list is full, so that a committed block never sits in the table unenforced.
+Datum check_list_room(FunctionCallInfo fcinfo) {
+    core::Network network = required_network(fcinfo, 0, "target");
+    ensure_guard_ready();
+    bool block = !PG_ARGISNULL(1) && PG_GETARG_BOOL(1);
+    uint32_t capacity = 0;
+    if (!lists_has_room(block ? ListKind::kBlock : ListKind::kAllow, network, &capacity)) {
+        const char* setting = block ? "infra.ddos_max_blocks" : "infra.ddos_max_allowed";
+        throw Error(ErrorKind::kCapacityExhausted,
+                    std::string("the ") + (block ? "blocklist" : "allowlist") + " is full (" +
+                        std::to_string(capacity) + " entries); " + network.to_string() +
+                        " was not added",
+                    std::string("Remove entries you no longer need, or raise ") + setting +
+                        " and restart the server.");
+    }
+    PG_RETURN_VOID();
+}
+
 // The role the caller acts as (SET ROLE included), even inside SECURITY DEFINER.
 Datum caller_role(FunctionCallInfo) {
     return pg_call([] {
@@ -311,4 +330,5 @@ INFRA_SQL_FUNCTION(infra_guard_stats, infra::pg::guard_stats_sql)
 INFRA_SQL_FUNCTION(infra_canonical_network, infra::pg::canonical_network)
 INFRA_SQL_FUNCTION(infra_forget_block, infra::pg::forget_block)
 INFRA_SQL_FUNCTION(infra_caller_role, infra::pg::caller_role)
+INFRA_SQL_FUNCTION(infra_check_list_room, infra::pg::check_list_room)
 INFRA_SQL_FUNCTION(infra_extension_created, infra::pg::extension_created)

@@ -27,8 +27,11 @@ struct GuardShared {
     pg_atomic_uint32 lists_loaded;
     pg_atomic_uint32 pending_hint;     // set when an automatic block may await the keeper
     pg_atomic_uint32 offences_seeded;  // the keeper restored offence counts after start
-    uint64_t lists_generation;         // lists lock
-    Latch* keeper_latch;               // lists lock
+    // Entries in both lists together, published under the exclusive lists lock: a check
+    // skips the lists lock entirely while both lists are empty.
+    pg_atomic_uint32 list_entries;
+    uint64_t lists_generation;  // lists lock
+    Latch* keeper_latch;        // lists lock
     pg_atomic_uint64 blocked_verdicts;
     pg_atomic_uint64 allowlisted_verdicts;
     pg_atomic_uint64 auto_blocks;
@@ -75,6 +78,12 @@ LWLock* partition_lock(uint32_t partition) {
     return &shared->locks[1 + partition].lock;
 }
 
+// Releases the lists lock held exclusively, publishing the new entry count first.
+void release_lists_exclusive() {
+    pg_atomic_write_u32(&shared->list_entries, blocks().size() + allows().size());
+    LWLockRelease(lists_lock());
+}
+
 // Runs visit(entry, partition header) on the client's tracked entry — inserted (evicting
 // if needed) when absent — under its partition's exclusive lock. visit must not raise.
 template <typename Visit>
@@ -115,7 +124,7 @@ void add_auto_block(const core::Network& network, const core::AutoBlock& block, 
         ++shared->lists_generation;
     }
     Latch* latch = shared->keeper_latch;
-    LWLockRelease(lists_lock());
+    release_lists_exclusive();
     pg_atomic_write_u32(&shared->pending_hint, 1);
     pg_atomic_fetch_add_u64(stored ? &shared->auto_blocks : &shared->auto_block_failures, 1);
     if (latch != nullptr) SetLatch(latch);
@@ -141,6 +150,7 @@ void guard_startup_shmem() {
         pg_atomic_init_u32(&region->lists_loaded, 0);
         pg_atomic_init_u32(&region->pending_hint, 0);
         pg_atomic_init_u32(&region->offences_seeded, 0);
+        pg_atomic_init_u32(&region->list_entries, 0);
         for (pg_atomic_uint64* counter :
              {&region->blocked_verdicts, &region->allowlisted_verdicts, &region->auto_blocks,
               &region->auto_block_failures, &region->suspicious_reports,
@@ -177,13 +187,20 @@ core::Verdict guard_check(const core::IpAddress& ip, int64_t request_bytes, int6
     core::GuardSettings settings = guard_settings();
     core::Verdict verdict;
 
-    LWLockAcquire(lists_lock(), LW_SHARED);
-    bool allowlisted = allows().match(ip, now_us) != nullptr;
-    const core::NetworkEntry* block = allowlisted ? nullptr : blocks().match(ip, now_us);
-    if (block != nullptr) *block_expires_us = block->expires_us;
-    LWLockRelease(lists_lock());
+    bool allowlisted = false;
+    bool blocked = false;
+    if (pg_atomic_read_u32(&shared->list_entries) != 0) {
+        LWLockAcquire(lists_lock(), LW_SHARED);
+        allowlisted = allows().match(ip, now_us) != nullptr;
+        const core::NetworkEntry* block = allowlisted ? nullptr : blocks().match(ip, now_us);
+        if (block != nullptr) {
+            blocked = true;
+            *block_expires_us = block->expires_us;
+        }
+        LWLockRelease(lists_lock());
+    }
 
-    if (allowlisted || block != nullptr) {
+    if (allowlisted || blocked) {
         verdict.allowed = allowlisted;
         verdict.reason = allowlisted ? core::Reason::kAllowlisted : core::Reason::kBlocked;
         pg_atomic_fetch_add_u64(
@@ -350,7 +367,7 @@ uint32_t lists_apply(const std::vector<ListChange>& changes, bool reload) {
     ++shared->lists_generation;
     if (reload || failures > 0) pg_atomic_write_u32(&shared->lists_loaded, 0);
     Latch* latch = shared->keeper_latch;
-    LWLockRelease(lists_lock());
+    release_lists_exclusive();
     if (failures > 0) {
         pg_atomic_fetch_add_u64(&shared->list_apply_failures, failures);
         if (latch != nullptr) SetLatch(latch);
@@ -374,11 +391,11 @@ bool lists_install(const std::vector<ListChange>& rows, uint64_t seen_generation
     *failures = 0;
     LWLockAcquire(lists_lock(), LW_EXCLUSIVE);
     if (!replace && pg_atomic_read_u32(&shared->lists_loaded) != 0) {
-        LWLockRelease(lists_lock());
+        release_lists_exclusive();
         return true;  // another process loaded them meanwhile
     }
     if (shared->lists_generation != seen_generation) {
-        LWLockRelease(lists_lock());
+        release_lists_exclusive();
         return false;
     }
     if (replace) {
@@ -402,7 +419,7 @@ bool lists_install(const std::vector<ListChange>& rows, uint64_t seen_generation
     }
     ++shared->lists_generation;
     pg_atomic_write_u32(&shared->lists_loaded, 1);
-    LWLockRelease(lists_lock());
+    release_lists_exclusive();
     return true;
 }
 
@@ -413,6 +430,15 @@ bool lists_contains(ListKind list, const core::Network& network, bool* pending) 
     *pending = present && e->pending_persist;
     LWLockRelease(lists_lock());
     return present;
+}
+
+bool lists_has_room(ListKind list, const core::Network& network, uint32_t* capacity) {
+    LWLockAcquire(lists_lock(), LW_SHARED);
+    core::NetworkSet set = list_of(list);
+    *capacity = set.capacity();
+    bool room = set.find(network) != nullptr || set.size() < set.capacity();
+    LWLockRelease(lists_lock());
+    return room;
 }
 
 std::vector<core::NetworkEntry> lists_pending_auto_blocks() {
@@ -431,14 +457,14 @@ void lists_clear_pending(const core::Network& network, int64_t created_us) {
     LWLockAcquire(lists_lock(), LW_EXCLUSIVE);
     core::NetworkEntry* e = blocks().find(network);
     if (e != nullptr && e->created_us == created_us) e->pending_persist = 0;
-    LWLockRelease(lists_lock());
+    release_lists_exclusive();
 }
 
 uint32_t lists_remove_expired(int64_t now_us) {
     LWLockAcquire(lists_lock(), LW_EXCLUSIVE);
     uint32_t removed = blocks().remove_expired(now_us) + allows().remove_expired(now_us);
     if (removed > 0) ++shared->lists_generation;
-    LWLockRelease(lists_lock());
+    release_lists_exclusive();
     return removed;
 }
 
@@ -448,7 +474,7 @@ void lists_reset() {
     allows().clear();
     ++shared->lists_generation;
     pg_atomic_write_u32(&shared->lists_loaded, 0);
-    LWLockRelease(lists_lock());
+    release_lists_exclusive();
 }
 
 void tracked_clear_block(const core::Network& network) {
@@ -481,14 +507,14 @@ void tracked_seed_offences(const core::Network& network, uint8_t offences, int64
 void keeper_attach_latch(Latch* latch) {
     LWLockAcquire(lists_lock(), LW_EXCLUSIVE);
     shared->keeper_latch = latch;
-    LWLockRelease(lists_lock());
+    release_lists_exclusive();
 }
 
 void keeper_detach_latch() {
     if (shared == nullptr) return;
     LWLockAcquire(lists_lock(), LW_EXCLUSIVE);
     shared->keeper_latch = nullptr;
-    LWLockRelease(lists_lock());
+    release_lists_exclusive();
 }
 
 void keeper_wake() {

@@ -105,6 +105,8 @@ bool lists_install(const std::vector<ListChange>& rows, uint64_t seen_generation
 // Whether the set holds exactly this network; `pending` tells whether it is an
 // automatic block not yet written to the table.
 bool lists_contains(ListKind list, const core::Network& network, bool* pending);
+// Whether the set can take `network` now (it is there already, or there is room).
+bool lists_has_room(ListKind list, const core::Network& network, uint32_t* capacity);
 std::vector<core::NetworkEntry> lists_pending_auto_blocks();
 void lists_clear_pending(const core::Network& network, int64_t created_us);
 uint32_t lists_remove_expired(int64_t now_us);

@@ -50,33 +50,36 @@ void forget_pending_work() {
     reload_subxact = InvalidSubTransactionId;
     created_subxact = InvalidSubTransactionId;
 }
+
 bool database_checked = false;
 
-int64_t expires_from(Datum value, bool isnull) {
-    return isnull ? core::kNever : static_cast<int64_t>(DatumGetTimestampTz(value));
-}
-
-ListChange change_from_tuple(ListKind list, HeapTuple tuple, TupleDesc desc, bool remove) {
-    bool isnull = false;
+// One list entry from a row's values (the table row, or a row read back by load).
+ListChange list_change(ListKind list, bool remove, Datum network, Datum expires, bool expires_null,
+                       Datum created, bool created_null, bool is_auto) {
     ListChange change{};
     change.list = list;
     change.remove = remove;
-    Datum network = heap_getattr(tuple, SPI_fnumber(desc, "network"), desc, &isnull);
     core::Network net = network_from_datum(network);
     change.entry.address = net.address;
     change.entry.prefix = net.prefix;
-    Datum expires = heap_getattr(tuple, SPI_fnumber(desc, "expires_at"), desc, &isnull);
-    change.entry.expires_us = expires_from(expires, isnull);
-    Datum created = heap_getattr(tuple, SPI_fnumber(desc, "created_at"), desc, &isnull);
-    change.entry.created_us = isnull ? 0 : DatumGetTimestampTz(created);
-    if (list == ListKind::kBlock) {
-        int source_attr = SPI_fnumber(desc, "source");
-        Datum source = heap_getattr(tuple, source_attr, desc, &isnull);
-        if (!isnull && std::strcmp(TextDatumGetCString(source), "auto") == 0) {
-            change.entry.source = static_cast<uint8_t>(core::BlockSource::kAuto);
-        }
-    }
+    change.entry.expires_us = expires_null ? core::kNever : DatumGetTimestampTz(expires);
+    change.entry.created_us = created_null ? 0 : DatumGetTimestampTz(created);
+    if (is_auto) change.entry.source = static_cast<uint8_t>(core::BlockSource::kAuto);
     return change;
+}
+
+ListChange change_from_tuple(ListKind list, HeapTuple tuple, TupleDesc desc, bool remove) {
+    bool network_null = false, expires_null = false, created_null = false, source_null = true;
+    Datum network = heap_getattr(tuple, SPI_fnumber(desc, "network"), desc, &network_null);
+    Datum expires = heap_getattr(tuple, SPI_fnumber(desc, "expires_at"), desc, &expires_null);
+    Datum created = heap_getattr(tuple, SPI_fnumber(desc, "created_at"), desc, &created_null);
+    Datum source = 0;
+    if (list == ListKind::kBlock) {
+        source = heap_getattr(tuple, SPI_fnumber(desc, "source"), desc, &source_null);
+    }
+    bool is_auto = !source_null && std::strcmp(TextDatumGetCString(source), "auto") == 0;
+    return list_change(list, remove, network, expires, expires_null, created, created_null,
+                       is_auto);
 }
 
 void on_transaction_event(XactEvent event, void*) {
@@ -176,15 +179,10 @@ std::vector<ListChange> read_list_tables() {
     std::vector<ListChange> changes;
     changes.reserve(count);
     for (uint64 i = 0; i < count; ++i) {
-        ListChange change{};
-        change.list = rows[i].block ? ListKind::kBlock : ListKind::kAllow;
-        core::Network net = network_from_datum(rows[i].network);
-        change.entry.address = net.address;
-        change.entry.prefix = net.prefix;
-        change.entry.expires_us = expires_from(rows[i].expires, rows[i].expires_null);
-        change.entry.created_us = rows[i].created_null ? 0 : DatumGetTimestampTz(rows[i].created);
-        if (rows[i].is_auto) change.entry.source = static_cast<uint8_t>(core::BlockSource::kAuto);
-        changes.push_back(change);
+        const Row& r = rows[i];
+        changes.push_back(list_change(r.block ? ListKind::kBlock : ListKind::kAllow, false,
+                                      r.network, r.expires, r.expires_null, r.created,
+                                      r.created_null, r.is_auto));
     }
     return changes;
 }
