@@ -16,14 +16,25 @@ int setting_max_allowed = 10000;
 int setting_keeper_resync_s = 60;
 
 namespace {
-int max_request_size = 10 * 1024 * 1024;
-int per_minute = 100;
-int per_hour = 1000;
-int block_duration_min = 60;
-int max_block_duration_min = 7 * 24 * 60;
-int suspicious_threshold = 5;
-int strike_window_s = 600;
-int ipv6_prefix = 64;
+// The guard's defaults are core::GuardSettings' (one place); GUCs hold them in the units
+// PostgreSQL shows (bytes, minutes, seconds).
+const core::GuardSettings kDefaults;
+const int kDefaultMaxRequestSize = static_cast<int>(kDefaults.max_request_bytes);
+const int kDefaultPerMinute = static_cast<int>(kDefaults.per_minute);
+const int kDefaultPerHour = static_cast<int>(kDefaults.per_hour);
+const int kDefaultBlockMinutes = static_cast<int>(kDefaults.block_duration_s / 60);
+const int kDefaultMaxBlockMinutes = static_cast<int>(kDefaults.max_block_duration_s / 60);
+const int kDefaultThreshold = static_cast<int>(kDefaults.suspicious_threshold);
+const int kDefaultStrikeWindow = static_cast<int>(kDefaults.strike_window_s);
+
+int max_request_size = kDefaultMaxRequestSize;
+int per_minute = kDefaultPerMinute;
+int per_hour = kDefaultPerHour;
+int block_duration_min = kDefaultBlockMinutes;
+int max_block_duration_min = kDefaultMaxBlockMinutes;
+int suspicious_threshold = kDefaultThreshold;
+int strike_window_s = kDefaultStrikeWindow;
+int ipv6_prefix = kDefaults.ipv6_prefix;
 }  // namespace
 
 void define_settings() {
@@ -32,36 +43,37 @@ void define_settings() {
         "CREATE EXTENSION infra_ext in this database; the launcher waits until it exists.",
         &setting_database, "postgres", PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
     DefineCustomIntVariable("infra.ddos_max_request_size", "Largest request body the guard allows.",
-                            nullptr, &max_request_size, 10 * 1024 * 1024, 1024, 1024 * 1024 * 1024,
-                            PGC_SIGHUP, GUC_UNIT_BYTE, nullptr, nullptr, nullptr);
+                            nullptr, &max_request_size, kDefaultMaxRequestSize, 1024,
+                            1024 * 1024 * 1024, PGC_SIGHUP, GUC_UNIT_BYTE, nullptr, nullptr,
+                            nullptr);
     DefineCustomIntVariable("infra.ddos_max_requests_per_minute",
                             "Requests one client may make in any 60 seconds.", nullptr, &per_minute,
-                            100, 1, static_cast<int>(core::kMaxPerMinute), PGC_SIGHUP, 0, nullptr,
-                            nullptr, nullptr);
+                            kDefaultPerMinute, 1, static_cast<int>(core::kMaxPerMinute), PGC_SIGHUP,
+                            0, nullptr, nullptr, nullptr);
     DefineCustomIntVariable("infra.ddos_max_requests_per_hour",
                             "Requests one client may make in any 3600 seconds.", nullptr, &per_hour,
-                            1000, 1, static_cast<int>(core::kMaxPerHour), PGC_SIGHUP, 0, nullptr,
-                            nullptr, nullptr);
+                            kDefaultPerHour, 1, static_cast<int>(core::kMaxPerHour), PGC_SIGHUP, 0,
+                            nullptr, nullptr, nullptr);
     DefineCustomIntVariable("infra.ddos_block_duration",
                             "Duration of a first automatic block, and of block_ip() without "
                             "a duration.",
-                            nullptr, &block_duration_min, 60, 1, 365 * 24 * 60, PGC_SIGHUP,
-                            GUC_UNIT_MIN, nullptr, nullptr, nullptr);
+                            nullptr, &block_duration_min, kDefaultBlockMinutes, 1, 365 * 24 * 60,
+                            PGC_SIGHUP, GUC_UNIT_MIN, nullptr, nullptr, nullptr);
     DefineCustomIntVariable("infra.ddos_max_block_duration",
                             "Cap on automatic block durations, which double per offence.", nullptr,
-                            &max_block_duration_min, 7 * 24 * 60, 1, 10 * 365 * 24 * 60, PGC_SIGHUP,
-                            GUC_UNIT_MIN, nullptr, nullptr, nullptr);
+                            &max_block_duration_min, kDefaultMaxBlockMinutes, 1, 10 * 365 * 24 * 60,
+                            PGC_SIGHUP, GUC_UNIT_MIN, nullptr, nullptr, nullptr);
     DefineCustomIntVariable("infra.ddos_suspicious_threshold",
                             "Strikes within infra.ddos_strike_window that block a client.", nullptr,
-                            &suspicious_threshold, 5, 1,
+                            &suspicious_threshold, kDefaultThreshold, 1,
                             static_cast<int>(core::kMaxStrikeThreshold), PGC_SIGHUP, 0, nullptr,
                             nullptr, nullptr);
     DefineCustomIntVariable("infra.ddos_strike_window", "Window in which strikes add up.", nullptr,
-                            &strike_window_s, 600, 10, 7 * 24 * 3600, PGC_SIGHUP, GUC_UNIT_S,
-                            nullptr, nullptr, nullptr);
-    DefineCustomIntVariable("infra.ddos_ipv6_prefix",
-                            "IPv6 clients are counted per prefix of this length.", nullptr,
-                            &ipv6_prefix, 64, 16, 128, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+                            &strike_window_s, kDefaultStrikeWindow, 10, 7 * 24 * 3600, PGC_SIGHUP,
+                            GUC_UNIT_S, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable(
+        "infra.ddos_ipv6_prefix", "IPv6 clients are counted per prefix of this length.", nullptr,
+        &ipv6_prefix, kDefaults.ipv6_prefix, 16, 128, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
     DefineCustomIntVariable("infra.ddos_max_tracked_ips",
                             "Clients tracked in shared memory; least recently seen are evicted.",
                             nullptr, &setting_max_tracked_ips, 100000, 1000, 8000000,
