@@ -231,8 +231,8 @@ Datum guard_stats_sql(FunctionCallInfo fcinfo) {
         verdicts[core::reason_name(static_cast<core::Reason>(r))] = st.verdicts[r];
     }
     json top = json::array();
+    core::GuardSettings settings = guard_settings();
     for (const TopIp& t : st.top) {
-        core::GuardSettings settings = guard_settings();
         top.push_back({{"key", core::client_key(t.key, settings.ipv6_prefix).to_string()},
                        {"minute", t.minute},
                        {"hour", t.hour},
