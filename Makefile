@@ -4,7 +4,7 @@
 
 EXTENSION = infra_ext
 MODULE_big = infra_ext
-DATA = sql/infra_ext--0.1.0.sql
+DATA = sql/infra_ext--0.1.0.sql sql/infra_ext--0.1.0--0.2.0.sql
 
 CORE_SOURCES := $(sort $(wildcard src/core/*.cpp))
 GLUE_SOURCES := $(sort $(wildcard src/pg/*.cpp))

@@ -33,11 +33,6 @@ void close_if_open(int* fd) {
     }
 }
 
-std::string base_name(const std::string& path) {
-    auto slash = path.rfind('/');
-    return slash == std::string::npos ? path : path.substr(slash + 1);
-}
-
 // The parent's environment with spec.env entries replacing or adding to it.
 std::vector<std::string> merged_environment(const std::vector<std::string>& overrides) {
     std::vector<std::string> merged;
@@ -101,7 +96,8 @@ ChildProcess ChildProcess::spawn(const ChildSpec& spec) {
                     "cannot run \"" + spec.program + "\": the program must be an absolute path",
                     "Pass the full path of the executable.");
     }
-    std::vector<std::string> argv_strings{base_name(spec.program)};
+    // argv[0] is the full path: PostgreSQL programs (pg_dumpall) find their siblings through it.
+    std::vector<std::string> argv_strings{spec.program};
     argv_strings.insert(argv_strings.end(), spec.args.begin(), spec.args.end());
     std::vector<std::string> env_strings = merged_environment(spec.env);
     std::vector<char*> argv = pointers(argv_strings);

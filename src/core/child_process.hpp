@@ -29,7 +29,7 @@ namespace infra::core {
 
 struct ChildSpec {
     std::string program;            // absolute path of the executable
-    std::vector<std::string> args;  // argv[1..]; argv[0] is the program's base name
+    std::vector<std::string> args;  // argv[1..]; argv[0] is program itself
     // Extra environment entries "NAME=value" added to (or replacing in) the parent's.
     std::vector<std::string> env;
     // stdout: captured through a pipe when empty, otherwise written to this file

@@ -22,6 +22,7 @@
 #include "pg/firewall.hpp"
 #include "pg/guard_keeper.hpp"
 #include "pg/guard_state.hpp"
+#include "pg/jobs.hpp"
 #include "pg/pg_includes.hpp"
 #include "pg/settings.hpp"
 
@@ -43,6 +44,7 @@ constexpr long kRetryAfterErrorMs = 10000;
 
 const LauncherDuty kDuties[] = {
     {"guard keeper", guard_keeper_cycle, guard_keeper_extension_dropped},
+    {"jobs and schedules", jobs_cycle, jobs_extension_dropped},
 };
 constexpr int kDutyCount = sizeof(kDuties) / sizeof(kDuties[0]);
 

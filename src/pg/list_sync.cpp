@@ -210,7 +210,20 @@ void register_list_sync_callbacks() {
     RegisterSubXactCallback(on_subtransaction_event, nullptr);
 }
 
+// Whether this backend is connected to infra.database. infra_ext installed in any other
+// database (a restored copy of a backup, a verification scratch database) must never
+// touch the shared lists: its tables are not the guard's authority.
+bool in_guard_database() {
+    static int known = -1;
+    if (known < 0) {
+        const char* here = pg_call([] { return get_database_name(MyDatabaseId); });
+        known = here != nullptr && std::strcmp(here, setting_database) == 0 ? 1 : 0;
+    }
+    return known == 1;
+}
+
 void note_extension_created() {
+    if (!in_guard_database()) return;
     if (created_subxact == InvalidSubTransactionId) {
         created_subxact = GetCurrentSubTransactionId();
     }
@@ -266,6 +279,7 @@ Datum list_changed_trigger(FunctionCallInfo fcinfo) {
                           "infra._guard_list_changed() may only be called as a trigger");
     }
     auto* data = reinterpret_cast<TriggerData*>(fcinfo->context);
+    if (!in_guard_database()) return PointerGetDatum(nullptr);
     ListKind list = std::strcmp(data->tg_trigger->tgargs[0], "block") == 0 ? ListKind::kBlock
                                                                            : ListKind::kAllow;
     TriggerEvent event = data->tg_event;

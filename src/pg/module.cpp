@@ -5,6 +5,8 @@
 //   4. register the transaction callbacks that apply list changes at commit;
 //   5. register the launcher background worker.
 #include "pg/guard_state.hpp"
+#include "pg/job_slots.hpp"
+#include "pg/jobs.hpp"
 #include "pg/launcher.hpp"
 #include "pg/list_sync.hpp"
 #include "pg/pg_includes.hpp"
@@ -19,12 +21,14 @@ void infra_shmem_request() {
     if (previous_shmem_request_hook) previous_shmem_request_hook();
     infra::pg::guard_request_shmem();
     infra::pg::launcher_request_shmem();
+    infra::pg::job_slots_request_shmem();
 }
 
 void infra_shmem_startup() {
     if (previous_shmem_startup_hook) previous_shmem_startup_hook();
     infra::pg::guard_startup_shmem();
     infra::pg::launcher_startup_shmem();
+    infra::pg::job_slots_startup_shmem();
 }
 
 }  // namespace
@@ -49,6 +53,7 @@ void _PG_init(void) {
     previous_shmem_startup_hook = shmem_startup_hook;
     shmem_startup_hook = infra_shmem_startup;
     infra::pg::register_list_sync_callbacks();
+    infra::pg::register_job_callbacks();
     infra::pg::register_launcher();
 }
 

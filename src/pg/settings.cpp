@@ -7,6 +7,10 @@
 
 #include "pg/pg_includes.hpp"
 
+extern "C" {
+#include "pgtime.h"
+}
+
 namespace infra::pg {
 
 char* setting_database = nullptr;
@@ -14,6 +18,12 @@ int setting_max_tracked_ips = 100000;
 int setting_max_blocks = 100000;
 int setting_max_allowed = 10000;
 int setting_keeper_resync_s = 60;
+char* setting_backup_dir = nullptr;
+char* setting_backup_databases = nullptr;
+int setting_backup_format = kBackupFormatCustom;
+int setting_backup_jobs = 2;
+int setting_backup_lock_wait_ms = 60000;
+char* setting_schedule_timezone = nullptr;
 
 namespace {
 // The guard's defaults are core::GuardSettings' (one place); GUCs hold them in the units
@@ -35,6 +45,32 @@ int max_block_duration_min = kDefaultMaxBlockMinutes;
 int suspicious_threshold = kDefaultThreshold;
 int strike_window_s = kDefaultStrikeWindow;
 int ipv6_prefix = kDefaults.ipv6_prefix;
+int retention_daily = 7;
+int retention_weekly = 4;
+int retention_monthly = 12;
+
+const struct config_enum_entry kBackupFormats[] = {
+    {"custom", kBackupFormatCustom, false},
+    {"directory", kBackupFormatDirectory, false},
+    {nullptr, 0, false},
+};
+
+bool check_backup_dir(char** value, void**, GucSource) {
+    if (*value != nullptr && (*value)[0] != '\0' && (*value)[0] != '/') {
+        GUC_check_errdetail("infra.backup_dir must be an absolute path (or empty for the default).");
+        return false;
+    }
+    return true;
+}
+
+bool check_schedule_timezone(char** value, void**, GucSource) {
+    if (*value == nullptr || pg_tzset(*value) == nullptr) {
+        GUC_check_errdetail("\"%s\" is not a time zone PostgreSQL knows (see pg_timezone_names).",
+                            *value ? *value : "");
+        return false;
+    }
+    return true;
+}
 }  // namespace
 
 void define_settings() {
@@ -89,7 +125,53 @@ void define_settings() {
                             "How often the guard keeper reloads the lists from their tables.",
                             nullptr, &setting_keeper_resync_s, 60, 1, 3600, PGC_SIGHUP, GUC_UNIT_S,
                             nullptr, nullptr, nullptr);
+    DefineCustomStringVariable(
+        "infra.backup_dir", "Directory logical backups are written to (absolute path).",
+        "Empty means infra_backups beside the data directory. Created with mode 0700.",
+        &setting_backup_dir, "", PGC_SIGHUP, 0, check_backup_dir, nullptr, nullptr);
+    DefineCustomStringVariable("infra.backup_databases",
+                               "Comma-separated databases each backup dumps.",
+                               "Empty means the database infra_ext is installed in.",
+                               &setting_backup_databases, "", PGC_SIGHUP, 0, nullptr, nullptr,
+                               nullptr);
+    DefineCustomEnumVariable("infra.backup_format",
+                             "pg_dump format of new backups: custom (-Fc) or directory (-Fd -j).",
+                             nullptr, &setting_backup_format, kBackupFormatCustom, kBackupFormats,
+                             PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable("infra.backup_jobs",
+                            "Parallel jobs for directory-format dumps and for pg_restore.", nullptr,
+                            &setting_backup_jobs, 2, 1, 64, PGC_SIGHUP, 0, nullptr, nullptr,
+                            nullptr);
+    DefineCustomIntVariable("infra.backup_lock_wait_timeout",
+                            "pg_dump --lock-wait-timeout: give up instead of waiting for a lock.",
+                            nullptr, &setting_backup_lock_wait_ms, 60000, 100, 24 * 3600 * 1000,
+                            PGC_SIGHUP, GUC_UNIT_MS, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable("infra.backup_retention_daily",
+                            "Newest successful daily backups cleanup keeps.", nullptr,
+                            &retention_daily, 7, 0, 10000, PGC_SIGHUP, 0, nullptr, nullptr,
+                            nullptr);
+    DefineCustomIntVariable("infra.backup_retention_weekly",
+                            "Newest successful weekly backups cleanup keeps.", nullptr,
+                            &retention_weekly, 4, 0, 10000, PGC_SIGHUP, 0, nullptr, nullptr,
+                            nullptr);
+    DefineCustomIntVariable("infra.backup_retention_monthly",
+                            "Newest successful monthly backups cleanup keeps.", nullptr,
+                            &retention_monthly, 12, 0, 10000, PGC_SIGHUP, 0, nullptr, nullptr,
+                            nullptr);
+    DefineCustomStringVariable("infra.schedule_timezone",
+                               "Time zone the schedules' cron expressions are read in.", nullptr,
+                               &setting_schedule_timezone, "UTC", PGC_SIGHUP, 0,
+                               check_schedule_timezone, nullptr, nullptr);
     MarkGUCPrefixReserved("infra");
+}
+
+std::string backup_dir() {
+    if (setting_backup_dir != nullptr && setting_backup_dir[0] != '\0') return setting_backup_dir;
+    std::string data = DataDir;
+    while (data.size() > 1 && data.back() == '/') data.pop_back();
+    size_t slash = data.rfind('/');
+    std::string parent = slash == std::string::npos || slash == 0 ? "/" : data.substr(0, slash);
+    return parent + (parent == "/" ? "" : "/") + "infra_backups";
 }
 
 core::GuardSettings guard_settings() {

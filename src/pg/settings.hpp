@@ -5,6 +5,8 @@
 // reads them through guard_settings() once per call.
 #pragma once
 
+#include <string>
+
 #include "core/rate_limiter.hpp"
 
 namespace infra::pg {
@@ -14,6 +16,19 @@ extern int setting_max_tracked_ips;  // infra.ddos_max_tracked_ips (postmaster)
 extern int setting_max_blocks;       // infra.ddos_max_blocks (postmaster)
 extern int setting_max_allowed;      // infra.ddos_max_allowed (postmaster)
 extern int setting_keeper_resync_s;  // infra.guard_resync_interval
+
+// Backups (all PGC_SIGHUP).
+extern char* setting_backup_dir;         // infra.backup_dir ("" = <data_directory>/../infra_backups)
+extern char* setting_backup_databases;   // infra.backup_databases ("" = infra.database)
+extern int setting_backup_format;        // infra.backup_format: kBackupFormatCustom/Directory
+extern int setting_backup_jobs;          // infra.backup_jobs
+extern int setting_backup_lock_wait_ms;  // infra.backup_lock_wait_timeout
+extern char* setting_schedule_timezone;  // infra.schedule_timezone
+constexpr int kBackupFormatCustom = 0;
+constexpr int kBackupFormatDirectory = 1;
+
+// infra.backup_dir as an absolute path.
+std::string backup_dir();
 
 // Defines every GUC; called once from _PG_init.
 void define_settings();
