@@ -44,6 +44,7 @@
 extern "C" {
 #include "postmaster/postmaster.h"
 #include "storage/pmsignal.h"
+#include "storage/procsignal.h"
 }
 
 namespace infra::pg {
@@ -124,6 +125,9 @@ void run_child(const core::ChildSpec& spec, const char* what, OnStdout&& on_stdo
     core::ChildProcess child = core::ChildProcess::spawn(spec);
     static char buffer[256 * 1024];
     for (;;) {
+        // DROP DATABASE (run by our own psql child, among others) waits until every
+        // backend has absorbed its barrier: absorb it while waiting for the child.
+        if (ProcSignalBarrierPending) pg_call([] { ProcessProcSignalBarrier(); });
         if (ShutdownRequestPending || !PostmasterIsAlive()) {
             child.signal_group(SIGTERM);
             child.wait();

@@ -102,6 +102,7 @@ bool collect_outcomes() {
         std::string state = job_state(view.job_id);
         if (state != "queued" && state != "running") {
             release_job_slot(i);  // recorded by an earlier, committed cycle
+            if (handles[i] != nullptr) pfree(handles[i]);
             handles[i] = nullptr;
             continue;
         }
@@ -180,7 +181,13 @@ bool start_queued_jobs() {
             continue;
         }
         BackgroundWorkerHandle* handle = nullptr;
-        if (!start_job_worker(slot, job.id, &handle)) {
+        // The handle outlives this transaction: allocate it in TopMemoryContext.
+        MemoryContext previous = MemoryContextSwitchTo(TopMemoryContext);
+        if (handles[slot] != nullptr) pfree(handles[slot]);
+        handles[slot] = nullptr;
+        bool started = start_job_worker(slot, job.id, &handle);
+        MemoryContextSwitchTo(previous);
+        if (!started) {
             release_job_slot(slot);
             pg_call([&] {
                 ereport(WARNING, (errmsg("infra launcher: no background worker slot free for job "

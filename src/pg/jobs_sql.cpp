@@ -30,6 +30,7 @@ extern "C" {
 #include "catalog/pg_authid.h"
 #include "pgtime.h"
 #include "postmaster/postmaster.h"
+#include "storage/procsignal.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/lsyscache.h"
@@ -341,6 +342,7 @@ struct WaitState {
 
 // Sleeps up to timeout_ms on this process's latch. No C++ object in this frame.
 void wait_a_little(long timeout_ms) {
+    if (ProcSignalBarrierPending) ProcessProcSignalBarrier();
     (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, timeout_ms,
                     PG_WAIT_EXTENSION);
     ResetLatch(MyLatch);
