@@ -10,7 +10,9 @@ CORE_SOURCES := $(sort $(wildcard src/core/*.cpp))
 GLUE_SOURCES := $(sort $(wildcard src/pg/*.cpp))
 OBJS = $(CORE_SOURCES:.cpp=.o) $(GLUE_SOURCES:.cpp=.o)
 
-REGRESS = $(sort $(notdir $(basename $(wildcard sql/guard_*.sql) $(wildcard sql/foundation_*.sql))))
+REGRESS = $(sort $(notdir $(basename $(wildcard sql/foundation_*.sql)))) \
+          $(sort $(notdir $(basename $(wildcard sql/guard_*.sql)))) \
+          $(sort $(notdir $(basename $(wildcard sql/backup_*.sql))))
 REGRESS_OPTS = --temp-instance=./tmp_check_regress --temp-config=test/regress.conf
 TAP_TESTS = 1
 PROVE_TESTS = test/t/*.pl

@@ -37,6 +37,16 @@ chown -R postgres: "$work"
 chmod 755 "$work"
 as_postgres() { runuser -u postgres -- "$@"; }
 
+# A small file system for the disk-full test (test/t/008_backup_failures.pl): tmpfs
+# needs root to mount, so it is prepared here and handed over by path.
+small_fs=$(mktemp -d /tmp/infra_ext_small_fs.XXXXXX)
+if mount -t tmpfs -o size=8m,mode=0700 tmpfs "$small_fs"; then
+    chown postgres: "$small_fs"
+    export INFRA_TEST_SMALL_FS="$small_fs"
+fi
+cleanup_small_fs() { umount "$small_fs" 2>/dev/null; rmdir "$small_fs" 2>/dev/null; }
+trap cleanup_small_fs EXIT
+
 echo "== pg_regress =="
 as_postgres make -C "$work" -s installcheck TAP_TESTS= PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config 2>&1 \
     | tee "$logdir/regress.log"

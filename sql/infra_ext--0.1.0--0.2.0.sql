@@ -253,10 +253,15 @@ BEGIN
         new_state := 'failed';
         why := coalesce(why, 'the job reported no outcome');
     END IF;
-    -- A job that failed or was cancelled leaves nothing that looks like a backup.
+    -- A job that failed or was cancelled leaves nothing that looks like a backup. (Its
+    -- worker removes its .partial directory itself; this covers a worker that died.
+    -- The final directory is never removed here: after a database was restored from a
+    -- backup, its catalog shows that very backup as running.)
     IF new_state <> 'succeeded' AND j.params ? 'partial' THEN
         PERFORM infra._remove_backup_files(j.params->>'partial');
-        PERFORM infra._remove_backup_files(j.params->>'path');
+    END IF;
+    IF j.state = 'queued' THEN
+        PERFORM infra._record_job_start(j.id);
     END IF;
     UPDATE infra.jobs
        SET state = new_state, finished_at = clock_timestamp(), error = why,
