@@ -4,8 +4,10 @@
 // started this worker with the slot's index. The worker:
 //   backup   connects to the database it dumps, opens a REPEATABLE READ transaction,
 //            exports its snapshot, runs `pg_dump --snapshot` (custom format: stdout
-//            streamed through SHA-256 into the file; directory format: -Fd -j N), counts
-//            every table's rows in that same snapshot, runs `pg_dumpall --globals-only`,
+//            streamed through SHA-256 into the file; directory format: -Fd -j N) and,
+//            beside it, psql counting every table's rows in that same imported
+//            snapshot, keeps the transaction open until both are done, runs
+//            `pg_dumpall --globals-only`,
 //            writes manifest.json, fsyncs everything and renames the ".partial"
 //            directory to its final name;
 //   restore  creates a work database from template0, pg_restore -j N into it, ANALYZE,
@@ -121,8 +123,7 @@ core::ChildSpec child_spec(const Connection& conn, const std::string& program,
 // Runs a child to its end, passing its stdout to on_stdout (when piped), watching for
 // cancellation; throws with the program's stderr when it fails.
 template <typename OnStdout>
-void run_child(const core::ChildSpec& spec, const char* what, OnStdout&& on_stdout) {
-    core::ChildProcess child = core::ChildProcess::spawn(spec);
+void drive_child(core::ChildProcess& child, const char* what, OnStdout&& on_stdout) {
     static char buffer[256 * 1024];
     for (;;) {
         // DROP DATABASE (run by our own psql child, among others) waits until every
@@ -159,6 +160,12 @@ void run_child(const core::ChildSpec& spec, const char* what, OnStdout&& on_stdo
     }
 }
 
+template <typename OnStdout>
+void run_child(const core::ChildSpec& spec, const char* what, OnStdout&& on_stdout) {
+    core::ChildProcess child = core::ChildProcess::spawn(spec);
+    drive_child(child, what, on_stdout);
+}
+
 void run_child_quietly(const core::ChildSpec& spec, const char* what) {
     run_child(spec, what, [](const char*, size_t) {});
 }
@@ -169,11 +176,18 @@ std::string run_child_output(const core::ChildSpec& spec, const char* what) {
     return out;
 }
 
+// psql running each statement with its own --command, in order, stopping at an error.
+core::ChildSpec psql(const Connection& conn, const std::string& database,
+                     const std::vector<std::string>& statements) {
+    std::vector<std::string> args = {"--no-psqlrc", "--quiet", "--no-align", "--tuples-only",
+                                     "--field-separator=\t", "--set=ON_ERROR_STOP=1",
+                                     "--dbname=" + database};
+    for (const std::string& sql : statements) args.push_back("--command=" + sql);
+    return child_spec(conn, "psql", args);
+}
+
 core::ChildSpec psql(const Connection& conn, const std::string& database, const std::string& sql) {
-    return child_spec(conn, "psql",
-                      {"--no-psqlrc", "--quiet", "--no-align", "--tuples-only",
-                       "--field-separator=\t", "--set=ON_ERROR_STOP=1", "--dbname=" + database,
-                       "--command=" + sql});
+    return psql(conn, database, std::vector<std::string>{sql});
 }
 
 // Files under dir (recursively), relative names, sorted.
@@ -201,22 +215,6 @@ std::string spi_single_value(const char* sql) {
         char* value = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
         return std::string(value ? value : "");
     });
-}
-
-std::vector<core::TableRowCount> spi_row_counts() {
-    std::vector<core::TableRowCount> counts;
-    pg_call([&] {
-        if (SPI_execute(kRowCountsSql, false, 0) != SPI_OK_SELECT) elog(ERROR, "counting rows failed");
-    });
-    for (uint64 i = 0; i < SPI_processed; ++i) {
-        core::TableRowCount row;
-        pg_call([&] {
-            row.table = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
-            row.rows = std::stoll(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2));
-        });
-        counts.push_back(row);
-    }
-    return counts;
 }
 
 std::vector<core::TableRowCount> parse_row_counts(const std::string& output) {
@@ -269,6 +267,13 @@ json run_backup(const json& params, const std::string& database) {
     manifest.system_identifier =
         spi_single_value("SELECT system_identifier::text FROM pg_catalog.pg_control_system()");
 
+    // The row counts run beside pg_dump, in another backend that imports the same
+    // snapshot: they cost (almost) no wall-clock time on a machine with a spare core.
+    core::ChildProcess counting = core::ChildProcess::spawn(
+        psql(conn, database,
+             {"BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
+              "SET TRANSACTION SNAPSHOT '" + snapshot + "'", kRowCountsSql, "COMMIT"}));
+
     std::vector<std::string> args = {"--snapshot=" + snapshot,
                                      "--lock-wait-timeout=" + std::to_string(conn.lock_wait_timeout_ms),
                                      "--dbname=" + database};
@@ -294,7 +299,10 @@ json run_backup(const json& params, const std::string& database) {
         dump_file.sha256 = sha.hex_digest();
     }
     // Same snapshot as the dump: the restored copy must have exactly these counts.
-    manifest.tables = spi_row_counts();
+    std::string counts;
+    drive_child(counting, "counting rows",
+                [&](const char* data, size_t n) { counts.append(data, n); });
+    manifest.tables = parse_row_counts(counts);
     pg_call([] {
         SPI_finish();
         PopActiveSnapshot();
