@@ -263,15 +263,20 @@ BEGIN
     IF j.state = 'queued' THEN
         PERFORM infra._record_job_start(j.id);
     END IF;
+    IF j.kind = 'backup' AND new_state = 'succeeded' THEN
+        BEGIN
+            m := infra._read_backup_manifest(j.params->>'path');
+        EXCEPTION WHEN OTHERS THEN
+            new_state := 'failed';
+            why := 'the backup''s manifest cannot be read: ' || SQLERRM;
+        END;
+    END IF;
     UPDATE infra.jobs
        SET state = new_state, finished_at = clock_timestamp(), error = why,
            result = outcome - 'state' - 'error',
            progress_bytes = coalesce((outcome->>'bytes')::bigint, progress_bytes)
      WHERE id = j.id RETURNING * INTO j;
     IF j.kind = 'backup' THEN
-        IF new_state = 'succeeded' THEN
-            m := infra._read_backup_manifest(j.params->>'path');
-        END IF;
         UPDATE infra.backups
            SET status = new_state, finished_at = j.finished_at, error = why,
                path = CASE WHEN new_state = 'succeeded' THEN j.params->>'path' END,
@@ -809,12 +814,22 @@ BEGIN
               ORDER BY name FOR UPDATE LOOP
         due := infra._cron_missed(s.cron, coalesce(s.last_run, s.created_at), clock_timestamp());
         IF due IS NOT NULL THEN
-            job := infra._run_schedule_action(s.action, 'scheduler');
+            -- A schedule whose action fails (e.g. a database in infra.backup_databases
+            -- was dropped) is logged and audited, and counts as run: it must not stop
+            -- the launcher's other work, nor be retried every second.
+            BEGIN
+                job := infra._run_schedule_action(s.action, 'scheduler');
+                PERFORM infra._audit('schedule_run', s.name,
+                                     jsonb_build_object('due', due, 'job_id', job, 'action', s.action));
+            EXCEPTION WHEN OTHERS THEN
+                job := NULL;
+                RAISE WARNING 'infra scheduler: schedule % (%) failed: %', s.name, s.action, SQLERRM;
+                PERFORM infra._audit('schedule_failed', s.name,
+                                     jsonb_build_object('due', due, 'action', s.action, 'error', SQLERRM));
+            END;
             UPDATE infra.schedules SET last_run = clock_timestamp(), last_job_id = job,
                                        next_run = infra._cron_next(cron, clock_timestamp())
              WHERE name = s.name;
-            PERFORM infra._audit('schedule_run', s.name,
-                                 jsonb_build_object('due', due, 'job_id', job, 'action', s.action));
             queued := queued + 1;
         ELSE
             UPDATE infra.schedules SET next_run = infra._cron_next(cron, clock_timestamp())

@@ -40,7 +40,7 @@ int64_t tree_bytes(const std::string& path);
 std::vector<std::string> list_directory(const std::string& path);
 
 struct DiskSpace {
-    int64_t free_bytes = 0;   // available to an unprivileged writer (f_bavail)
+    int64_t free_bytes = 0;  // available to an unprivileged writer (f_bavail)
     int64_t total_bytes = 0;
 };
 // statvfs of the file system that holds path.

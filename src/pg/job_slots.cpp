@@ -34,7 +34,8 @@ void job_slots_request_shmem() {
 void job_slots_startup_shmem() {
     bool found = false;
     LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
-    job_slots = static_cast<JobSlots*>(ShmemInitStruct("infra_ext job slots", sizeof(JobSlots), &found));
+    job_slots =
+        static_cast<JobSlots*>(ShmemInitStruct("infra_ext job slots", sizeof(JobSlots), &found));
     if (!found) {
         std::memset(static_cast<void*>(job_slots), 0, sizeof(JobSlots));
         job_slots->lock = &GetNamedLWLockTranche(kTrancheName)[0].lock;

@@ -141,7 +141,8 @@ void drive_child(core::ChildProcess& child, const char* what, OnStdout&& on_stdo
         if (n == 0) break;
         int ready = poll(fds, n, 250);
         if (ready < 0 && errno != EINTR) {
-            throw core::Error(core::ErrorKind::kInternal, "poll failed: " + core::errno_text(errno));
+            throw core::Error(core::ErrorKind::kInternal,
+                              "poll failed: " + core::errno_text(errno));
         }
         for (;;) {
             long got = child.stdout_fd() >= 0 ? child.read_stdout(buffer, sizeof buffer) : -1;
@@ -179,7 +180,8 @@ std::string run_child_output(const core::ChildSpec& spec, const char* what) {
 // psql running each statement with its own --command, in order, stopping at an error.
 core::ChildSpec psql(const Connection& conn, const std::string& database,
                      const std::vector<std::string>& statements) {
-    std::vector<std::string> args = {"--no-psqlrc", "--quiet", "--no-align", "--tuples-only",
+    std::vector<std::string> args = {"--no-psqlrc",          "--quiet",
+                                     "--no-align",           "--tuples-only",
                                      "--field-separator=\t", "--set=ON_ERROR_STOP=1",
                                      "--dbname=" + database};
     for (const std::string& sql : statements) args.push_back("--command=" + sql);
@@ -192,7 +194,8 @@ core::ChildSpec psql(const Connection& conn, const std::string& database, const 
 
 // Files under dir (recursively), relative names, sorted.
 void list_files(const std::string& dir, const std::string& prefix, std::vector<std::string>* out) {
-    for (const std::string& name : core::list_directory(dir + (prefix.empty() ? "" : "/" + prefix))) {
+    for (const std::string& name :
+         core::list_directory(dir + (prefix.empty() ? "" : "/" + prefix))) {
         std::string rel = prefix.empty() ? name : prefix + "/" + name;
         struct stat st;
         std::string full = dir + "/" + rel;
@@ -263,7 +266,8 @@ json run_backup(const json& params, const std::string& database) {
         pgstat_report_activity(STATE_RUNNING, "infra job: backup");
     });
     const std::string snapshot = spi_single_value("SELECT pg_catalog.pg_export_snapshot()");
-    manifest.server_version = spi_single_value("SELECT pg_catalog.current_setting('server_version')");
+    manifest.server_version =
+        spi_single_value("SELECT pg_catalog.current_setting('server_version')");
     manifest.system_identifier =
         spi_single_value("SELECT system_identifier::text FROM pg_catalog.pg_control_system()");
 
@@ -274,9 +278,9 @@ json run_backup(const json& params, const std::string& database) {
              {"BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
               "SET TRANSACTION SNAPSHOT '" + snapshot + "'", kRowCountsSql, "COMMIT"}));
 
-    std::vector<std::string> args = {"--snapshot=" + snapshot,
-                                     "--lock-wait-timeout=" + std::to_string(conn.lock_wait_timeout_ms),
-                                     "--dbname=" + database};
+    std::vector<std::string> args = {
+        "--snapshot=" + snapshot,
+        "--lock-wait-timeout=" + std::to_string(conn.lock_wait_timeout_ms), "--dbname=" + database};
     core::ManifestFile dump_file;
     dump_file.name = dump_name;
     uint64 progress = 0;
@@ -322,9 +326,11 @@ json run_backup(const json& params, const std::string& database) {
             core::fsync_path(full);
             struct stat st;
             if (stat(full.c_str(), &st) != 0) {
-                throw core::Error(core::ErrorKind::kInternal, "cannot stat " + full + ": " + core::errno_text(errno));
+                throw core::Error(core::ErrorKind::kInternal,
+                                  "cannot stat " + full + ": " + core::errno_text(errno));
             }
-            manifest.files.push_back({name, static_cast<int64_t>(st.st_size), core::sha256_file_hex(full)});
+            manifest.files.push_back(
+                {name, static_cast<int64_t>(st.st_size), core::sha256_file_hex(full)});
         }
         core::fsync_path(partial + "/" + dump_name);
     } else {
@@ -386,19 +392,22 @@ json run_restore(const json& params) {
         run_child_quietly(psql(conn, work_db, "ANALYZE"), "ANALYZE");
         check_shutdown();
         if (replace) {
-            run_child_quietly(psql(conn, conn.maintenance_db, params.at("retire_sql").get<std::string>()),
-                              "setting the old database aside");
+            run_child_quietly(
+                psql(conn, conn.maintenance_db, params.at("retire_sql").get<std::string>()),
+                "setting the old database aside");
             try {
-                run_child_quietly(psql(conn, conn.maintenance_db, params.at("install_sql").get<std::string>()),
-                                  "renaming the restored database");
+                run_child_quietly(
+                    psql(conn, conn.maintenance_db, params.at("install_sql").get<std::string>()),
+                    "renaming the restored database");
             } catch (...) {
                 drop_quietly(conn, params.at("unretire_sql").get<std::string>());
                 throw;
             }
             drop_quietly(conn, params.at("drop_retired_sql").get<std::string>());
         } else {
-            run_child_quietly(psql(conn, conn.maintenance_db, params.at("install_sql").get<std::string>()),
-                              "renaming the restored database");
+            run_child_quietly(
+                psql(conn, conn.maintenance_db, params.at("install_sql").get<std::string>()),
+                "renaming the restored database");
         }
     } catch (...) {
         drop_quietly(conn, params.at("drop_work_sql").get<std::string>());
@@ -413,12 +422,14 @@ json run_verify(const json& params) {
     const std::string work_db = params.at("work_db").get<std::string>();
     TimestampTz started = GetCurrentTimestamp();
     json verification = {{"backup_id", params.at("backup_id")}};
-    core::BackupManifest manifest = core::manifest_from_json(core::read_file(path + "/manifest.json"));
+    core::BackupManifest manifest =
+        core::manifest_from_json(core::read_file(path + "/manifest.json"));
     std::vector<core::FileProblem> problems = core::check_backup_files(path, manifest);
     verification["files_checked"] = manifest.files.size();
     if (!problems.empty()) {
         json corrupt = json::array();
-        for (const core::FileProblem& p : problems) corrupt.push_back({{"file", p.name}, {"problem", p.problem}});
+        for (const core::FileProblem& p : problems)
+            corrupt.push_back({{"file", p.name}, {"problem", p.problem}});
         verification["ok"] = false;
         verification["stage"] = "checksums";
         verification["corrupt_files"] = corrupt;
@@ -430,7 +441,8 @@ json run_verify(const json& params) {
     try {
         drop_quietly(conn, params.at("drop_work_sql").get<std::string>());
         restore_into(conn, params, work_db);
-        actual = parse_row_counts(run_child_output(psql(conn, work_db, kRowCountsSql), "counting rows"));
+        actual =
+            parse_row_counts(run_child_output(psql(conn, work_db, kRowCountsSql), "counting rows"));
     } catch (const Cancelled&) {
         drop_quietly(conn, params.at("drop_work_sql").get<std::string>());
         throw;
@@ -443,7 +455,8 @@ json run_verify(const json& params) {
         return {{"state", "succeeded"}, {"verification", verification}};
     }
     drop_quietly(conn, params.at("drop_work_sql").get<std::string>());
-    std::vector<core::RowCountMismatch> mismatches = core::compare_row_counts(manifest.tables, actual);
+    std::vector<core::RowCountMismatch> mismatches =
+        core::compare_row_counts(manifest.tables, actual);
     json listed = json::array();
     for (size_t i = 0; i < mismatches.size() && i < 50; ++i) {
         const core::RowCountMismatch& m = mismatches[i];
@@ -549,7 +562,8 @@ void infra_job_worker_main(Datum arg) {
                 result = {{"state", "failed"}, {"error", "unknown job kind " + kind}};
             }
         } catch (const Cancelled&) {
-            result = {{"state", "cancelled"}, {"error", "cancelled: the job's worker was asked to stop"}};
+            result = {{"state", "cancelled"},
+                      {"error", "cancelled: the job's worker was asked to stop"}};
         } catch (const std::exception& e) {
             result = {{"state", "failed"}, {"error", e.what()}};
         }

@@ -76,9 +76,10 @@ void record_outcome(int64 job_id, const std::string& outcome) {
 void record_progress(int64 job_id, uint64 bytes) {
     Oid types[2] = {INT8OID, INT8OID};
     Datum values[2] = {Int64GetDatum(job_id), Int64GetDatum(static_cast<int64>(bytes))};
-    spi_exec("UPDATE infra.jobs SET progress_bytes = $2 WHERE id = $1 AND state = 'running' "
-             "AND progress_bytes <> $2",
-             2, types, values);
+    spi_exec(
+        "UPDATE infra.jobs SET progress_bytes = $2 WHERE id = $1 AND state = 'running' "
+        "AND progress_bytes <> $2",
+        2, types, values);
 }
 
 // Step 1. Returns whether any slot is in use.
@@ -132,7 +133,8 @@ void fail_orphaned_jobs() {
     for (uint64 i = 0; i < SPI_processed; ++i) {
         running.push_back(pg_call([&] {
             bool isnull;
-            return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+            return DatumGetInt64(
+                SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
         }));
     }
     for (int64 id : running) {
@@ -154,9 +156,10 @@ struct QueuedJob {
 
 // Step 4. Returns whether a job stays queued.
 bool start_queued_jobs() {
-    spi_exec("SELECT id, kind, coalesce(database, current_database()), params::text "
-             "FROM infra.jobs WHERE state = 'queued' ORDER BY id LIMIT 32",
-             0, nullptr, nullptr);
+    spi_exec(
+        "SELECT id, kind, coalesce(database, current_database()), params::text "
+        "FROM infra.jobs WHERE state = 'queued' ORDER BY id LIMIT 32",
+        0, nullptr, nullptr);
     std::vector<QueuedJob> queued;
     for (uint64 i = 0; i < SPI_processed; ++i) {
         QueuedJob job;
@@ -175,7 +178,8 @@ bool start_queued_jobs() {
     for (const QueuedJob& job : queued) {
         std::string busy;
         std::string params = job_params_for_worker(job.id, job.params);
-        int slot = claim_job_slot(job.id, job.kind.c_str(), job.database.c_str(), params, false, &busy);
+        int slot =
+            claim_job_slot(job.id, job.kind.c_str(), job.database.c_str(), params, false, &busy);
         if (slot < 0) {
             waiting = true;
             continue;

@@ -104,7 +104,8 @@ Datum cron_next(FunctionCallInfo fcinfo) {
     core::CronExpression expr = firing_cron(text_arg(fcinfo, 0));
     ScheduleZone zone;
     auto next = core::next_fire(expr, zone, unix_seconds(PG_GETARG_TIMESTAMPTZ(1)));
-    if (!next) throw core::Error(core::ErrorKind::kInternal, "a firing cron expression has no next time");
+    if (!next)
+        throw core::Error(core::ErrorKind::kInternal, "a firing cron expression has no next time");
     return TimestampTzGetDatum(timestamptz_from_unix(*next));
 }
 
@@ -165,7 +166,8 @@ Datum backup_location(FunctionCallInfo fcinfo) {
     std::string kind = text_arg(fcinfo, 0);
     int64 id = PG_GETARG_INT64(1);
     std::string database = pg_call([&] { return std::string(NameStr(*PG_GETARG_NAME(2))); });
-    std::string file = core::backup_file_name(kind, id, database, utc_stamp(PG_GETARG_TIMESTAMPTZ(3)));
+    std::string file =
+        core::backup_file_name(kind, id, database, utc_stamp(PG_GETARG_TIMESTAMPTZ(3)));
     std::string name = file.substr(0, file.size() - std::strlen(".dump"));
     std::string dir = backup_dir();
     json location = {{"backup_dir", dir},
@@ -181,11 +183,12 @@ Datum backup_location(FunctionCallInfo fcinfo) {
 std::string checked_backup_entry(const std::string& path) {
     std::string dir = backup_dir();
     std::string prefix = dir + "/";
-    std::string rest = path.compare(0, prefix.size(), prefix) == 0 ? path.substr(prefix.size()) : "";
+    std::string rest =
+        path.compare(0, prefix.size(), prefix) == 0 ? path.substr(prefix.size()) : "";
     if (rest.empty() || rest == "." || rest == ".." || rest.find('/') != std::string::npos) {
-        throw core::Error(core::ErrorKind::kInvalidArgument,
-                          "refusing to touch " + path + ": it is not an entry of infra.backup_dir (" +
-                              dir + ")");
+        throw core::Error(
+            core::ErrorKind::kInvalidArgument,
+            "refusing to touch " + path + ": it is not an entry of infra.backup_dir (" + dir + ")");
     }
     return path;
 }
@@ -221,7 +224,8 @@ Datum resolve_backup_path(FunctionCallInfo fcinfo) {
 
 Datum read_backup_manifest(FunctionCallInfo fcinfo) {
     std::string path = checked_backup_entry(text_arg(fcinfo, 0));
-    core::BackupManifest manifest = core::manifest_from_json(core::read_file(path + "/manifest.json"));
+    core::BackupManifest manifest =
+        core::manifest_from_json(core::read_file(path + "/manifest.json"));
     return jsonb_result(core::manifest_to_json(manifest));
 }
 
@@ -259,13 +263,15 @@ Datum plan_retention(FunctionCallInfo fcinfo) {
         auto ints = array_items<int64>(PG_GETARG_ARRAYTYPE_P(0), INT8OID, 8, true, TYPALIGN_DOUBLE);
         auto k = array_items<text*>(PG_GETARG_ARRAYTYPE_P(1), TEXTOID, -1, false, TYPALIGN_INT);
         auto s = array_items<text*>(PG_GETARG_ARRAYTYPE_P(2), TEXTOID, -1, false, TYPALIGN_INT);
-        auto f = array_items<int64>(PG_GETARG_ARRAYTYPE_P(3), TIMESTAMPTZOID, 8, true, TYPALIGN_DOUBLE);
+        auto f =
+            array_items<int64>(PG_GETARG_ARRAYTYPE_P(3), TIMESTAMPTZOID, 8, true, TYPALIGN_DOUBLE);
         for (Datum d : ints) ids.push_back(DatumGetInt64(d));
         for (Datum d : k) kinds.push_back(TextDatumGetCString(d));
         for (Datum d : s) statuses.push_back(TextDatumGetCString(d));
         for (Datum d : f) finished.push_back(unix_seconds(DatumGetTimestampTz(d)));
     });
-    if (kinds.size() != ids.size() || statuses.size() != ids.size() || finished.size() != ids.size()) {
+    if (kinds.size() != ids.size() || statuses.size() != ids.size() ||
+        finished.size() != ids.size()) {
         throw core::Error(core::ErrorKind::kInternal, "retention arrays differ in length");
     }
     for (size_t i = 0; i < ids.size(); ++i) {
@@ -425,7 +431,8 @@ std::string job_params_for_worker(int64_t job_id, const std::string& params_json
     if (comma != std::string::npos) socket_dir = socket_dir.substr(0, comma);
     while (!socket_dir.empty() && socket_dir.front() == ' ') socket_dir.erase(0, 1);
     if (socket_dir.empty()) socket_dir = "localhost";
-    std::string user = pg_call([] { return std::string(GetUserNameFromId(BOOTSTRAP_SUPERUSERID, false)); });
+    std::string user =
+        pg_call([] { return std::string(GetUserNameFromId(BOOTSTRAP_SUPERUSERID, false)); });
     std::string exec_path = my_exec_path;
     std::string bindir = exec_path.substr(0, exec_path.rfind('/'));
     params["job_id"] = job_id;

@@ -57,7 +57,8 @@ const struct config_enum_entry kBackupFormats[] = {
 
 bool check_backup_dir(char** value, void**, GucSource) {
     if (*value != nullptr && (*value)[0] != '\0' && (*value)[0] != '/') {
-        GUC_check_errdetail("infra.backup_dir must be an absolute path (or empty for the default).");
+        GUC_check_errdetail(
+            "infra.backup_dir must be an absolute path (or empty for the default).");
         return false;
     }
     return true;
@@ -129,35 +130,30 @@ void define_settings() {
         "infra.backup_dir", "Directory logical backups are written to (absolute path).",
         "Empty means infra_backups beside the data directory. Created with mode 0700.",
         &setting_backup_dir, "", PGC_SIGHUP, 0, check_backup_dir, nullptr, nullptr);
-    DefineCustomStringVariable("infra.backup_databases",
-                               "Comma-separated databases each backup dumps.",
-                               "Empty means the database infra_ext is installed in.",
-                               &setting_backup_databases, "", PGC_SIGHUP, 0, nullptr, nullptr,
-                               nullptr);
+    DefineCustomStringVariable(
+        "infra.backup_databases", "Comma-separated databases each backup dumps.",
+        "Empty means the database infra_ext is installed in.", &setting_backup_databases, "",
+        PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
     DefineCustomEnumVariable("infra.backup_format",
                              "pg_dump format of new backups: custom (-Fc) or directory (-Fd -j).",
                              nullptr, &setting_backup_format, kBackupFormatCustom, kBackupFormats,
                              PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
-    DefineCustomIntVariable("infra.backup_jobs",
-                            "Parallel jobs for directory-format dumps and for pg_restore.", nullptr,
-                            &setting_backup_jobs, 2, 1, 64, PGC_SIGHUP, 0, nullptr, nullptr,
-                            nullptr);
+    DefineCustomIntVariable(
+        "infra.backup_jobs", "Parallel jobs for directory-format dumps and for pg_restore.",
+        nullptr, &setting_backup_jobs, 2, 1, 64, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
     DefineCustomIntVariable("infra.backup_lock_wait_timeout",
                             "pg_dump --lock-wait-timeout: give up instead of waiting for a lock.",
                             nullptr, &setting_backup_lock_wait_ms, 60000, 100, 24 * 3600 * 1000,
                             PGC_SIGHUP, GUC_UNIT_MS, nullptr, nullptr, nullptr);
-    DefineCustomIntVariable("infra.backup_retention_daily",
-                            "Newest successful daily backups cleanup keeps.", nullptr,
-                            &retention_daily, 7, 0, 10000, PGC_SIGHUP, 0, nullptr, nullptr,
-                            nullptr);
-    DefineCustomIntVariable("infra.backup_retention_weekly",
-                            "Newest successful weekly backups cleanup keeps.", nullptr,
-                            &retention_weekly, 4, 0, 10000, PGC_SIGHUP, 0, nullptr, nullptr,
-                            nullptr);
-    DefineCustomIntVariable("infra.backup_retention_monthly",
-                            "Newest successful monthly backups cleanup keeps.", nullptr,
-                            &retention_monthly, 12, 0, 10000, PGC_SIGHUP, 0, nullptr, nullptr,
-                            nullptr);
+    DefineCustomIntVariable(
+        "infra.backup_retention_daily", "Newest successful daily backups cleanup keeps.", nullptr,
+        &retention_daily, 7, 0, 10000, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable(
+        "infra.backup_retention_weekly", "Newest successful weekly backups cleanup keeps.", nullptr,
+        &retention_weekly, 4, 0, 10000, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable(
+        "infra.backup_retention_monthly", "Newest successful monthly backups cleanup keeps.",
+        nullptr, &retention_monthly, 12, 0, 10000, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
     DefineCustomStringVariable("infra.schedule_timezone",
                                "Time zone the schedules' cron expressions are read in.", nullptr,
                                &setting_schedule_timezone, "UTC", PGC_SIGHUP, 0,

@@ -18,10 +18,10 @@ extern int setting_max_allowed;      // infra.ddos_max_allowed (postmaster)
 extern int setting_keeper_resync_s;  // infra.guard_resync_interval
 
 // Backups (all PGC_SIGHUP).
-extern char* setting_backup_dir;         // infra.backup_dir ("" = <data_directory>/../infra_backups)
-extern char* setting_backup_databases;   // infra.backup_databases ("" = infra.database)
-extern int setting_backup_format;        // infra.backup_format: kBackupFormatCustom/Directory
-extern int setting_backup_jobs;          // infra.backup_jobs
+extern char* setting_backup_dir;        // infra.backup_dir ("" = <data_directory>/../infra_backups)
+extern char* setting_backup_databases;  // infra.backup_databases ("" = infra.database)
+extern int setting_backup_format;       // infra.backup_format: kBackupFormatCustom/Directory
+extern int setting_backup_jobs;         // infra.backup_jobs
 extern int setting_backup_lock_wait_ms;  // infra.backup_lock_wait_timeout
 extern char* setting_schedule_timezone;  // infra.schedule_timezone
 constexpr int kBackupFormatCustom = 0;
