@@ -258,7 +258,11 @@ BEGIN
     -- The final directory is never removed here: after a database was restored from a
     -- backup, its catalog shows that very backup as running.)
     IF new_state <> 'succeeded' AND j.params ? 'partial' THEN
-        PERFORM infra._remove_backup_files(j.params->>'partial');
+        BEGIN
+            PERFORM infra._remove_backup_files(j.params->>'partial');
+        EXCEPTION WHEN OTHERS THEN  -- e.g. infra.backup_dir changed meanwhile
+            RAISE WARNING 'infra: could not remove % of job %: %', j.params->>'partial', j.id, SQLERRM;
+        END;
     END IF;
     IF j.state = 'queued' THEN
         PERFORM infra._record_job_start(j.id);

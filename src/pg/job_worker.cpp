@@ -237,6 +237,30 @@ std::vector<core::TableRowCount> parse_row_counts(const std::string& output) {
 
 // ---- backup ----------------------------------------------------------------------------
 
+// infra.backup_dir is created (0700) when missing; an existing one is used as the
+// administrator set it up — never chmod-ed — and must be writable.
+void prepare_backup_dir(const std::string& dir) {
+    struct stat st;
+    if (stat(dir.c_str(), &st) != 0) {
+        if (errno != ENOENT) {
+            throw core::Error(
+                core::ErrorKind::kInvalidArgument,
+                "cannot use infra.backup_dir " + dir + ": " + core::errno_text(errno));
+        }
+        core::make_private_directory(dir);
+        return;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        throw core::Error(core::ErrorKind::kInvalidArgument,
+                          "infra.backup_dir " + dir + " is not a directory");
+    }
+    if (access(dir.c_str(), W_OK | X_OK) != 0) {
+        throw core::Error(
+            core::ErrorKind::kInvalidArgument,
+            "cannot write to infra.backup_dir " + dir + ": " + core::errno_text(errno));
+    }
+}
+
 json run_backup(const json& params, const std::string& database) {
     Connection conn = connection_from(params);
     const std::string backup_dir = params.at("backup_dir").get<std::string>();
@@ -247,7 +271,7 @@ json run_backup(const json& params, const std::string& database) {
     const std::string dump_name =
         params.at("dump_base").get<std::string>() + (format == "directory" ? ".dir" : ".dump");
 
-    core::make_private_directory(backup_dir);
+    prepare_backup_dir(backup_dir);
     core::remove_tree(partial);  // left by a crash of this very job
     core::make_private_directory(partial);
 
@@ -275,7 +299,8 @@ json run_backup(const json& params, const std::string& database) {
     // snapshot: they cost (almost) no wall-clock time on a machine with a spare core.
     core::ChildProcess counting = core::ChildProcess::spawn(
         psql(conn, database,
-             {"BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
+             {"SET lock_timeout = " + std::to_string(conn.lock_wait_timeout_ms),
+              "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
               "SET TRANSACTION SNAPSHOT '" + snapshot + "'", kRowCountsSql, "COMMIT"}));
 
     std::vector<std::string> args = {
