@@ -37,6 +37,24 @@ SELECT target, details->>'cron' AS cron, details->'previous'->>'cron' AS previou
   FROM infra.audit_log WHERE action = 'schedule_change' ORDER BY id;
 SELECT name, cron, enabled FROM infra.set_schedule('weekly_backup', '0 2 * * 0', true);
 
+-- Enabling a schedule again counts from now: nothing that passed while it was disabled
+-- is caught up (last_run cleared, created_at moved to now).
+BEGIN;  -- (one transaction: the launcher must not see the old times while enabled)
+UPDATE infra.schedules SET last_run = now() - interval '3 days',
+                           created_at = now() - interval '30 days' WHERE name = 'cleanup';
+SELECT enabled FROM infra.set_schedule('cleanup', NULL, false);
+COMMIT;
+SELECT enabled, last_run IS NULL AS no_last_run, created_at > now() - interval '1 minute' AS counts_from_now
+  FROM infra.set_schedule('cleanup', NULL, true);
+SELECT infra._cron_missed(cron, coalesce(last_run, created_at), now()) IS NULL AS nothing_missed
+  FROM infra.schedules WHERE name = 'cleanup';
+-- A schedule handed to pg_cron is changed there, not here.
+UPDATE infra.schedules SET managed_by = 'pg_cron', enabled = false WHERE name = 'monthly_backup';
+SELECT infra.set_schedule('monthly_backup', NULL, true);
+SELECT infra.set_schedule('monthly_backup', '0 4 1 * *');
+SELECT cron, enabled, managed_by FROM infra.schedules WHERE name = 'monthly_backup';
+UPDATE infra.schedules SET managed_by = 'infra_ext', enabled = true WHERE name = 'monthly_backup';
+
 -- Kinds and ids: clear errors, and no row is written.
 SELECT infra.create_backup('hourly');
 SELECT infra.create_backup(NULL);

@@ -758,6 +758,11 @@ BEGIN
             MESSAGE = format('schedule %s does not exist', coalesce(quote_literal(set_schedule.name), 'NULL')),
             HINT = 'Schedules: ' || (SELECT string_agg(x.name, ', ' ORDER BY x.name) FROM infra.schedules x) || '.';
     END IF;
+    IF before.managed_by = 'pg_cron' THEN
+        RAISE EXCEPTION USING ERRCODE = 'IX004',
+            MESSAGE = format('schedule %s is run by pg_cron (job infra_%s)', before.name, before.name),
+            HINT = 'Change it with cron.alter_job(), or take the schedules back with infra.schedule_internally() first.';
+    END IF;
     IF cron IS NOT NULL THEN
         canonical := infra._cron_canonical(cron);  -- raises IX001 on a bad expression
     END IF;
@@ -765,9 +770,14 @@ BEGIN
        SET cron = coalesce(set_schedule.cron, x.cron),
            enabled = coalesce(set_schedule.enabled, x.enabled),
            managed_by = CASE WHEN set_schedule.enabled THEN 'infra_ext' ELSE x.managed_by END,
-           -- A changed time counts from now: the old time's misses are not caught up.
-           created_at = CASE WHEN set_schedule.cron IS NOT NULL THEN clock_timestamp() ELSE x.created_at END,
-           last_run = CASE WHEN set_schedule.cron IS NOT NULL THEN NULL ELSE x.last_run END
+           -- A changed time, or a schedule enabled again, counts from now: times that
+           -- passed under the old expression or while disabled are not caught up.
+           created_at = CASE WHEN set_schedule.cron IS NOT NULL
+                               OR (set_schedule.enabled AND NOT x.enabled)
+                             THEN clock_timestamp() ELSE x.created_at END,
+           last_run = CASE WHEN set_schedule.cron IS NOT NULL
+                             OR (set_schedule.enabled AND NOT x.enabled)
+                           THEN NULL ELSE x.last_run END
      WHERE x.name = set_schedule.name RETURNING * INTO s;
     UPDATE infra.schedules x SET next_run = CASE WHEN x.enabled THEN infra._cron_next(x.cron, now()) END
      WHERE x.name = s.name RETURNING * INTO s;
@@ -874,6 +884,11 @@ BEGIN
         RAISE EXCEPTION USING ERRCODE = 'IX004',
             MESSAGE = 'pg_cron is not installed in this database',
             HINT = 'Add pg_cron to shared_preload_libraries, set cron.database_name to this database, restart, and CREATE EXTENSION pg_cron.';
+    END IF;
+    IF current_setting('infra.schedule_timezone') NOT IN ('UTC', 'Etc/UTC', 'GMT', 'Etc/GMT') THEN
+        RAISE WARNING 'pg_cron reads cron times in its own time zone (UTC unless cron.timezone says otherwise), not in infra.schedule_timezone (%)',
+            current_setting('infra.schedule_timezone')
+            USING HINT = 'Adjust the pg_cron jobs'' times with cron.alter_job() if they should stay in local time.';
     END IF;
     FOR s IN SELECT * FROM infra.schedules WHERE enabled AND managed_by = 'infra_ext'
               ORDER BY name FOR UPDATE LOOP

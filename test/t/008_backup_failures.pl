@@ -87,12 +87,14 @@ sub job_error
 	return sql("SELECT coalesce(error, '<null>') FROM infra.jobs WHERE id = $job");
 }
 
-# "status|path is null|error is the job's" for backup $id.
+# "<status>|<path or no path>|<the job's error or another error>" for backup $id.
 sub backup_row
 {
 	my ($id) = @_;
 	return sql(
-		"SELECT b.status || '|' || (b.path IS NULL) || '|' || (b.error IS NOT DISTINCT FROM j.error)
+		"SELECT b.status || '|' || CASE WHEN b.path IS NULL THEN 'no path' ELSE 'path' END
+		        || '|' || CASE WHEN b.error IS NOT DISTINCT FROM j.error THEN 'the job''s error'
+		                       ELSE 'another error' END
 		   FROM infra.backups b JOIN infra.jobs j ON j.id = b.job_id WHERE b.id = $id");
 }
 
@@ -155,6 +157,20 @@ sub wait_no_pg_dump
 	}
 }
 
+# Waits up to $seconds until no server backend of a job's child (pg_dump, psql,
+# pg_dumpall: application_name "infra_ext <program>") is connected; returns those still
+# there ("" when none).
+sub wait_no_job_backends
+{
+	my ($seconds) = @_;
+	my $query = "SELECT coalesce(string_agg(pid || ' ' || application_name || ' '
+	                    || coalesce(wait_event_type || ':' || wait_event, state)
+	                    || ' xmin ' || coalesce(backend_xmin::text, '-'), ', ' ORDER BY pid), '')
+	               FROM pg_stat_activity WHERE application_name LIKE 'infra\\_ext %'";
+	wait_for_value($node, 'postgres', $query, '', $seconds);
+	return sql($query);
+}
+
 # The backup directory holds exactly the directories of the succeeded backups in it.
 sub check_backup_dir_clean
 {
@@ -189,7 +205,8 @@ sub check_next_backup
 	my ($id, $job) = queue_backup();
 	is(wait_job_final($job), 'succeeded', "$label: the next backup succeeds")
 	  or diag('its error: ' . job_error($job));
-	is(backup_row($id), 'succeeded|f|t', "$label: ... and its catalog row is succeeded with a path");
+	is(backup_row($id), "succeeded|path|the job's error",
+		"$label: ... and its catalog row is succeeded with a path");
 	my $path = sql("SELECT path FROM infra.backups WHERE id = $id");
 	ok(-f "$path/manifest.json", "$label: ... and its files are there");
 	return $id;
@@ -199,10 +216,12 @@ sub check_next_backup
 sub check_failed_backup
 {
 	my ($label, $id, $job, $partial) = @_;
-	is(backup_row($id), 'failed|t|t',
+	is(backup_row($id), "failed|no path|the job's error",
 		"$label: the catalog row is failed, has no path and carries the job's error");
 	ok(!-e $partial, "$label: the .partial directory $partial is gone");
 	is(join(',', wait_no_pg_dump(5)), '', "$label: no pg_dump process is left");
+	is(wait_no_job_backends(5), '',
+		"$label: no server backend of the job's pg_dump or psql is left");
 	check_backup_dir_clean($label);
 	check_base_intact($label);
 }
@@ -240,7 +259,8 @@ is(wait_job_final($lock_job, 30), 'failed', 'lock timeout: the job fails');
 cmp_ok(time() - $t0, '<', 20,
 	'lock timeout: it fails after the 500ms lock wait, not the 60s default');
 my $lock_error = job_error($lock_job);
-like($lock_error, qr/pg_dump failed \(exited with code 1\)/, 'lock timeout: the error says pg_dump failed');
+like($lock_error, qr/pg_dump failed \(exited with code 1\)/,
+	'lock timeout: the error says pg_dump failed');
 like($lock_error,
 	qr/(canceling statement due to (statement|lock) timeout|could not obtain lock)/,
 	"lock timeout: the error carries pg_dump's own words about the lock");
@@ -251,11 +271,13 @@ check_failed_backup('lock timeout', $lock_id, $lock_job, $lock_partial);
 $locker->query_safe('COMMIT');
 $locker->quit;
 set_setting('infra.backup_lock_wait_timeout', undef);
-is(sql('SHOW infra.backup_lock_wait_timeout'), '1min', 'lock timeout: the setting is back to its default');
+is(sql('SHOW infra.backup_lock_wait_timeout'), '1min',
+	'lock timeout: the setting is back to its default');
 check_next_backup('lock timeout');
 
 # ---- 2. the backup directory cannot be written -----------------------------------------
-# (a) infra.backup_dir itself is read-only (0500).
+# (a) infra.backup_dir itself is read-only (0500, owned by the server's user): the
+# administrator's choice is kept, the job must not chmod it writable and write anyway.
 my $ro_dir = "$tmp/read_only_backups";
 mkdir $ro_dir or die "mkdir $ro_dir: $!";
 chmod 0500, $ro_dir or die "chmod $ro_dir: $!";
@@ -269,7 +291,9 @@ like($ro_error, qr/\Q$ro_dir\E\S*: Permission denied/,
 is(sprintf('%04o', (stat $ro_dir)[2] & 07777), '0500',
 	'read-only backup_dir: its mode is still 0500 (the job did not make it writable)');
 is(join(',', entries($ro_dir)), '', 'read-only backup_dir: nothing was written into it');
-is(backup_row($ro_id), 'failed|t|t', 'read-only backup_dir: the catalog row is failed, without a path');
+is(backup_row($ro_id), "failed|no path|the job's error",
+	'read-only backup_dir: the catalog row is failed, without a path');
+ok(!-e $ro_partial, 'read-only backup_dir: no .partial directory');
 
 # (b) infra.backup_dir does not exist and its parent is read-only.
 my $ro_parent = "$tmp/read_only_parent";
@@ -282,7 +306,8 @@ like(job_error($rop_job),
 	qr/could not create directory \Q$ro_parent\E\/backups: Permission denied/,
 	'read-only parent: the error names the directory and says "Permission denied"');
 is(join(',', entries($ro_parent)), '', 'read-only parent: nothing was created');
-is(backup_row($rop_id), 'failed|t|t', 'read-only parent: the catalog row is failed, without a path');
+is(backup_row($rop_id), "failed|no path|the job's error",
+	'read-only parent: the catalog row is failed, without a path');
 
 # (c) infra.backup_dir's parent does not exist.
 my $missing = "$tmp/no_such_parent/backups";
@@ -293,7 +318,8 @@ like(job_error($nop_job),
 	qr/could not create directory \Q$missing\E: No such file or directory/,
 	'missing parent: the error names the directory and says "No such file or directory"');
 ok(!-e "$tmp/no_such_parent", 'missing parent: nothing was created');
-is(backup_row($nop_id), 'failed|t|t', 'missing parent: the catalog row is failed, without a path');
+is(backup_row($nop_id), "failed|no path|the job's error",
+	'missing parent: the catalog row is failed, without a path');
 
 set_setting('infra.backup_dir', undef);
 is(sql('SHOW infra.backup_dir'), $backup_dir, 'unwritable: infra.backup_dir is restored');
@@ -334,12 +360,14 @@ else
 	like(job_error($full_job),
 		qr/could not write \Q$full_partial\E\/postgres\.dump: No space left on device/,
 		'disk full: the error names the file and says "No space left on device"');
-	is(backup_row($full_id), 'failed|t|t', 'disk full: the catalog row is failed, without a path');
+	is(backup_row($full_id), "failed|no path|the job's error",
+		'disk full: the catalog row is failed, without a path');
 	ok(!-e $full_partial, 'disk full: the .partial directory is gone');
 	is(join(',', entries($full_dir)), '', 'disk full: the small file system holds no file of the job');
 	@df = split /\s+/, (split /\n/, `df -Pk '$small_fs'`)[1] // '';
 	cmp_ok($df[2] // 1e9, '<', 512, "disk full: the small file system's space is free again ($df[2] kB used)");
 	is(join(',', wait_no_pg_dump(5)), '', 'disk full: no pg_dump process is left');
+	is(wait_no_job_backends(5), '', 'disk full: no server backend of the job is left');
 	is(sql('SELECT 1'), '1', 'disk full: the server keeps running');
 	unlike(slurp_file($node->logfile), qr/PANIC|server process .* was terminated/,
 		'disk full: no crash in the server log');
@@ -392,7 +420,9 @@ else
 	is(wait_job_final($kill_job), 'failed', 'SIGKILL: the job ends failed');
 	like(job_error($kill_job), qr/the server restarted \(or crashed\) while the job was running/,
 		'SIGKILL: its error says the server restarted or crashed');
-	ok(defined wait_for_log_line($node, qr/infra launcher: job $kill_job was running when the server stopped; marking it failed/, $offset, 5),
+	ok( defined wait_for_log_line($node,
+			qr/infra launcher: job $kill_job was running when the server stopped; marking it failed/,
+			$offset, 5),
 		'SIGKILL: the launcher logged that it marked the job failed');
 	check_failed_backup('SIGKILL', $kill_id, $kill_job, $kill_partial);
 	check_next_backup('SIGKILL');
@@ -419,12 +449,15 @@ sql('DROP TABLE big');
 	my $state = wait_job_final($rs_job);
 	like($state, qr/^(failed|cancelled)$/, "restart: the job ends final ($state)");
 	my $error = job_error($rs_job);
-	like($error,
-		qr/the server restarted \(or crashed\) while the job was running|cancelled: the job's worker was asked to stop/,
+	my $restarted = qr/the server restarted \(or crashed\) while the job was running/;
+	my $stopped = qr/cancelled: the job's worker was asked to stop/;
+	like($error, qr/$restarted|$stopped/,
 		"restart: its error says the server restarted or the job was stopped ($error)");
-	is(backup_row($rs_id), "$state|t|t", 'restart: the catalog row has the same state, no path, the error');
+	is(backup_row($rs_id), "$state|no path|the job's error",
+		'restart: the catalog row has the same state, no path, the error');
 	ok(!-e $rs_partial, 'restart: the .partial directory is gone');
 	is(join(',', wait_no_pg_dump(5)), '', 'restart: no pg_dump process is left');
+	is(wait_no_job_backends(5), '', 'restart: no server backend of the job is left');
 	check_backup_dir_clean('restart');
 	check_base_intact('restart');
 	check_next_backup('restart');
@@ -459,7 +492,8 @@ sql('DROP TABLE big');
 		'database gone after queueing: the error says the worker could not connect');
 	ok(defined wait_for_log_line($node, qr/FATAL:  database "gone" does not exist/, $offset, 5),
 		'database gone after queueing: the server log says the database does not exist');
-	is(backup_row($gone_id), 'failed|t|t', 'database gone after queueing: the catalog row is failed');
+	is(backup_row($gone_id), "failed|no path|the job's error",
+		'database gone after queueing: the catalog row is failed');
 	check_backup_dir_clean('database gone');
 	sql('DROP DATABASE gone_elsewhere');
 	set_setting('infra.backup_databases', undef);

@@ -13,8 +13,8 @@
 #  (5) infra.schedule_timezone: cron times are read in that zone (03:00 New York), the
 #      launcher follows the reloaded setting, an unknown zone is refused.
 #
-# The scheduler is "down" in (4) by running the server without infra_ext preloaded
-# (ALTER SYSTEM shared_preload_libraries): the catalog can be edited then, with no
+# The scheduler is "down" in (4) by running the server without infra_ext in
+# shared_preload_libraries: the catalog can be edited then, with no
 # launcher that could fire the edited schedule before the simulated downtime.
 use strict;
 use warnings;
@@ -156,7 +156,7 @@ my $set = sql("SELECT s.cron || '|' || s.enabled || '|' || s.managed_by || '|' "
 	  . "|| (s.next_run = date_trunc('minute', now()) + interval '1 minute') || '|' || s.next_run "
 	  . "FROM infra.set_schedule('daily_backup', '* * * * *') s");
 my ($boundary) = $set =~ /\|([^|]+)$/;
-like($set, qr/^\* \* \* \* \*\|t\|infra_ext\|t\|/,
+like($set, qr/^\* \* \* \* \*\|true\|infra_ext\|true\|/,
 	"(2) set_schedule('daily_backup', '* * * * *') returns the row with next_run = the next whole minute");
 is(sql("SELECT (s.next_run = date_trunc('minute', now()) + interval '1 minute') "
 		  . "FROM infra.set_schedule('cleanup', '* * * * *') s"),
@@ -181,7 +181,7 @@ wait_ok($daily_query, '1', 75, '(2) a daily backup requested by scheduler appear
 my $disabled = sql("SELECT s.enabled || '|' || coalesce(s.next_run::text, 'NULL') || '|' || s.cron "
 	  . "FROM infra.set_schedule('daily_backup', NULL, false) s");
 my $disabled_at = sql('SELECT now()');
-is($disabled, 'f|NULL|* * * * *',
+is($disabled, 'false|NULL|* * * * *',
 	'(2) set_schedule(daily_backup, NULL, false): disabled, no next_run, cron kept');
 wait_ok($verify_query, '1', 30, '(6) a verify job requested by scheduler appears');
 sql("SELECT infra.set_schedule('weekly_verify', NULL, false)");
@@ -239,7 +239,7 @@ sql("SELECT infra.set_schedule('cleanup', NULL, false)");
 # --- (4) missed runs while the scheduler was down: one catch-up run --------------------------
 wait_ok("SELECT count(*) FROM infra.jobs WHERE state IN ('queued', 'running')", '0', 60,
 	'(4) no job is queued or running before the downtime');
-sql("ALTER SYSTEM SET shared_preload_libraries = ''");
+$node->adjust_conf('postgresql.conf', 'shared_preload_libraries', "''");
 $node->restart;
 is(sql("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'infra launcher'"),
 	'0', '(4) without infra_ext preloaded there is no launcher (the scheduler is down)');
@@ -248,7 +248,7 @@ sql("UPDATE infra.schedules SET cron = '0 * * * *', created_at = now() - interva
 	  . "last_run = NULL, enabled = true WHERE name = 'monthly_backup'");
 is(sql("SELECT count(*) FROM infra.backups WHERE kind = 'monthly'"), '0',
 	'(4) no monthly backup before the scheduler comes back');
-sql('ALTER SYSTEM RESET shared_preload_libraries');
+$node->adjust_conf('postgresql.conf', 'shared_preload_libraries', "'infra_ext'");
 $node->restart;
 my $restarted = sql('SELECT pg_postmaster_start_time()');
 
@@ -284,7 +284,7 @@ ok(defined wait_for_value($node, 'postgres', 'SHOW infra.schedule_timezone', 'Am
 		  . "|| to_char(s.next_run AT TIME ZONE 'America/New_York', 'HH24:MI') || '|' "
 		  . "|| (s.next_run > now() AND s.next_run <= now() + interval '1 day') "
 		  . "FROM infra.set_schedule('daily_backup', '0 3 * * *', true) s");
-	is($row, 't|infra_ext|03:00|t',
+	is($row, 'true|infra_ext|03:00|true',
 		"(5) set_schedule('daily_backup', '0 3 * * *', true): next_run is 03:00 New York time, within a day");
 	my $expected_ny = "(SELECT CASE WHEN t > now() THEN t "
 	  . "ELSE (date_trunc('day', now() AT TIME ZONE 'America/New_York') + interval '1 day 3 hours') AT TIME ZONE 'America/New_York' END "
@@ -305,7 +305,7 @@ ok(defined wait_for_value($node, 'postgres', 'SHOW infra.schedule_timezone', 'Am
 	usleep(6_000_000);    # at least one more launcher cycle
 	is(sql("SELECT to_char(next_run AT TIME ZONE 'America/New_York', 'HH24:MI') || '|' || (next_run = $expected_ny) "
 			  . "FROM infra.schedules WHERE name = 'daily_backup'"),
-		'03:00|t', '(5) the launcher keeps daily_backup at 03:00 New York time');
+		'03:00|true', '(5) the launcher keeps daily_backup at 03:00 New York time');
 }
 {
 	my ($rc, $out, $err) = $node->psql('postgres',
