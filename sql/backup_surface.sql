@@ -136,6 +136,10 @@ VALUES ('daily', 'failed', 'contrib_regression', 'custom', now() - interval '1 h
 SELECT kind, status, action, reason, count(*)
   FROM infra.cleanup_backups(dry_run => true) GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4;
 SELECT count(*) AS still_catalogued FROM infra.backups;
+-- Job history older than 90 days goes with a real cleanup (not with a dry run).
+INSERT INTO infra.jobs (kind, state, requested_by, created_at, started_at, finished_at)
+VALUES ('cleanup', 'succeeded', 'postgres', now() - interval '100 days',
+        now() - interval '100 days', now() - interval '100 days');
 SELECT kind, status, action, reason, count(*)
   FROM infra.cleanup_backups() GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4;
 SELECT kind, status, count(*) FROM infra.backups GROUP BY 1, 2 ORDER BY 1, 2;

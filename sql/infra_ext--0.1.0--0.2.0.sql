@@ -100,7 +100,10 @@ CREATE TABLE infra.backups (
     verified_at timestamptz,
     verify_result jsonb,
     error text,
-    job_id bigint REFERENCES infra.jobs (id)
+    -- No foreign key to infra.jobs on purpose: both tables' data is dumped as extension
+    -- configuration, and `pg_restore -j` loads them in either order against a foreign
+    -- key that CREATE EXTENSION already made, which fails at random.
+    job_id bigint
 );
 CREATE INDEX backups_kind_finished ON infra.backups (kind, finished_at);
 COMMENT ON TABLE infra.backups IS
@@ -582,6 +585,7 @@ DECLARE
     outcome text;
     catalogued text[];
     entry text;
+    removed_jobs bigint;
 BEGIN
     -- One cleanup at a time (a second waits), and no backup changes state meanwhile.
     PERFORM pg_advisory_xact_lock(7471, 2);
@@ -613,6 +617,22 @@ BEGIN
         action := outcome; reason := r.why;
         RETURN NEXT;
     END LOOP;
+    -- Job history: finished jobs older than 90 days go, except those of catalogued backups.
+    IF NOT dry_run THEN
+        WITH gone AS (
+            DELETE FROM infra.jobs j
+             WHERE j.state IN ('succeeded', 'failed', 'cancelled')
+               AND j.finished_at < now() - interval '90 days'
+               AND NOT EXISTS (SELECT 1 FROM infra.backups b WHERE b.job_id = j.id)
+            RETURNING 1)
+        SELECT count(*) INTO removed_jobs FROM gone;
+        IF removed_jobs > 0 THEN
+            backup_id := NULL; kind := NULL; status := NULL; path := NULL;
+            action := 'jobs pruned';
+            reason := removed_jobs || ' finished job(s) older than 90 days';
+            RETURN NEXT;
+        END IF;
+    END IF;
     -- Report, never silently ignore: kept backups whose files are gone, and files in
     -- the backup directory the catalog does not know.
     FOR r IN SELECT b.* FROM infra.backups b

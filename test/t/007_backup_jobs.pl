@@ -12,18 +12,24 @@
 #  (4) three backups committed together all succeed and never run at the same time;
 #  (5) restore_backup(wait => true): same data; an existing target is refused, replace
 #      is refused while someone is connected (naming the pid), then replaces the data;
-#      template1 and the infra database are refused;
+#      template1 and the infra database are refused; restoring one backup 8 times in a
+#      row always works (the dump holds infra_ext's configuration tables, whose foreign
+#      key must survive pg_restore's parallel workers);
 #  (6) an asynchronous restore is run by the launcher;
 #  (7) restore_backup_from_path takes the dump file of a catalogued backup and refuses
 #      "..", paths outside infra.backup_dir, symlinks leading out and other files,
 #      creating no job;
 #  (8) verify_backup: a good backup verifies (row counts), a flipped byte is caught at
 #      the checksum stage; no scratch database is left either way;
-#  (9) cancel_job stops a running backup: job and backup 'cancelled', no partial files,
-#      no pg_dump left, the next backup succeeds; a finished job cannot be cancelled;
+#  (9) cancel_job stops a running backup (its pg_dump waiting for a lock, and its pg_dump
+#      streaming a 1M-row table): job and backup 'cancelled', no partial files, no
+#      pg_dump left, the next backup succeeds; a finished job cannot be cancelled;
 # (10) infra_viewer / infra_operator / infra_admin see and may do what they should, and
 #      the audit log names the acting role;
 # (11) backup_stats() agrees with the catalog.
+#
+# Each part runs as a section: one that dies (say, a restore it builds on failed) is
+# reported as a failure and the following sections still run.
 use strict;
 use warnings;
 
@@ -169,6 +175,27 @@ sub file_sha256
 	return Digest::SHA->new(256)->addfile($path, 'b')->hexdigest;
 }
 
+# Runs $code (one section of this test); a section that dies (for example because a
+# restore it depends on failed) is reported as a failure and the next section runs.
+sub section
+{
+	my ($name, $code) = @_;
+	my $ran = eval { $code->(); 1 };
+	ok($ran, "$name: the section ran to its end") or diag("it died: $@");
+	return;
+}
+
+# Runs $sql, which must succeed: a check named $name; returns its output, or dies (ending
+# the section) when it failed.
+sub sql_ok
+{
+	my ($sql, $name) = @_;
+	my ($rc, $out, $err) = psql_as(undef, $sql);
+	is($rc, 0, $name) or diag($err);
+	die "$name: failed\n" if $rc != 0;
+	return $out;
+}
+
 # ---- set-up -----------------------------------------------------------------------------
 
 ok( defined wait_for_value($node, 'postgres',
@@ -203,7 +230,7 @@ is(real_counts($db), $source_counts, 'the source tables have the expected row co
 
 # ---- (1) an asynchronous backup ------------------------------------------------------------------
 my ($daily1, $daily1_job, $daily1_path);
-{
+section('(1) asynchronous backup', sub {
 	my $s = $node->background_psql($db);
 	$s->query_safe('BEGIN');
 	$daily1 = $s->query_safe("SELECT infra.create_backup('daily')");
@@ -281,11 +308,11 @@ my ($daily1, $daily1_job, $daily1_path);
 			  . "WHERE target IN ('backup $daily1', 'backup job $daily1_job')"),
 		'backup_queued,job_start,job_succeeded',
 		'(1) the audit log has backup_queued, job_start, job_succeeded');
-}
+});
 
 # ---- (3) wait => true, and a bad kind ------------------------------------------------------
 my $weekly;
-{
+section('(3) wait => true and a bad kind', sub {
 	my $out = q_db(
 		"SELECT infra.create_backup('weekly', wait => true) AS id \\gset\n"
 		  . "SELECT :id, b.status, j.state, b.path IS NOT NULL FROM infra.backups b "
@@ -301,10 +328,10 @@ my $weekly;
 	like($err, qr/HINT:  Use one of: daily, weekly, monthly, manual\./, '(3) ... naming the valid kinds');
 	is(q_db('SELECT (SELECT count(*) FROM infra.backups) || \'/\' || (SELECT count(*) FROM infra.jobs)'),
 		$before, '(3) ... and creates no backup or job row');
-}
+});
 
 # ---- (8a) verifying a good backup ------------------------------------------------------------
-{
+section('(8) verifying a good backup', sub {
 	my $v = q_db(
 		"SELECT r->>'ok', r->>'stage', r->>'mismatch_count', r->>'restored', r->>'job_id' "
 		  . "FROM infra.verify_backup($daily1) r");
@@ -317,12 +344,13 @@ my $weekly;
 			"SELECT verified_at IS NOT NULL, verify_result->>'ok' FROM infra.backups WHERE id = $daily1"),
 		't|true', '(8) backups.verified_at and verify_result are recorded');
 	is(databases_like('infra\_verify\_%'), '', '(8) no scratch database is left after it');
-}
+});
 
 # ---- (5) restore ---------------------------------------------------------------------------
-{
-	my $out = q_db("SELECT infra.restore_backup($daily1, 'restored1', wait => true)");
-	like($out, qr/^\d+$/, '(5) restore_backup(wait => true) returns a job id');
+section('(5) restore', sub {
+	my $out = sql_ok("SELECT infra.restore_backup($daily1, 'restored1', wait => true)",
+		'(5) restore_backup(wait => true) succeeds');
+	like($out, qr/^\d+$/, '(5) ... and returns a job id');
 	is(q_db("SELECT kind || '/' || state || '/' || backup_id FROM infra.jobs WHERE id = $out"),
 		"restore/succeeded/$daily1", '(5) ... of a succeeded restore job');
 	is(real_counts('restored1'), $source_counts, '(5) restored1 has the backup\'s row counts');
@@ -353,9 +381,10 @@ my $weekly;
 				"SELECT count(*) FROM pg_stat_activity WHERE datname = 'restored1'", '0', 10),
 		'(5) the session on restored1 is gone');
 
-	$out = q_db("SELECT infra.restore_backup($daily1, 'restored1', wait => true, replace => true)");
+	$out = sql_ok("SELECT infra.restore_backup($daily1, 'restored1', wait => true, replace => true)",
+		'(5) restore_backup(replace => true) succeeds once nobody is connected');
 	is(q_db("SELECT state FROM infra.jobs WHERE id = $out"),
-		'succeeded', '(5) replace => true works once nobody is connected');
+		'succeeded', '(5) ... its job is succeeded');
 	is(q_db('SELECT val FROM t_small WHERE id = 3', 'restored1'),
 		'small 3', '(5) the change made in restored1 is gone (the backup\'s data is back)');
 	is(real_counts('restored1'), $source_counts, '(5) restored1 has the backup\'s row counts again');
@@ -369,11 +398,16 @@ my $weekly;
 	}
 	is(q_db('SELECT count(*) FROM infra.jobs'), $jobs_before + 1,
 		'(5) the refused restores queued no job');
-}
+});
 
 # ---- (6) an asynchronous restore -----------------------------------------------------------
-{
+section('(6) asynchronous restore', sub {
 	my $job = q_db("SELECT infra.restore_backup($weekly, 'restored2')");
+	my ($rc, undef, $err) = psql_as(undef, "SELECT infra.restore_backup($weekly, 'restored2')");
+	like($err, qr/ERROR:  IX004: a restore into restored2 is already queued or running/,
+		'(6) a second restore into the same target is refused while the first is queued or running');
+	is(q_db("SELECT count(*) FROM infra.jobs WHERE kind = 'restore' AND params->>'target' = 'restored2'"),
+		'1', '(6) ... and queues nothing');
 	like(q_db("SELECT state FROM infra.jobs WHERE id = $job"), qr/^(?:queued|running|succeeded)$/,
 		'(6) restore_backup without wait returns a job that is queued (or already running)');
 	is(wait_job_final($job, 30), 'succeeded', '(6) the launcher runs the restore to success')
@@ -381,12 +415,30 @@ my $weekly;
 	is(real_counts('restored2'), $source_counts, '(6) restored2 has the backup\'s row counts');
 	is(q_db("SELECT requested_by FROM infra.jobs WHERE id = $job"),
 		'postgres', '(6) the job records who asked for it');
-}
+});
+
+# ---- (5) restoring one backup again and again ----------------------------------------------------
+# The dump holds the data of infra_ext's configuration tables (infra.jobs, infra.backups,
+# ...), which CREATE EXTENSION creates with their constraints; every restore must load
+# them whatever order pg_restore's parallel workers take.
+section('(5) repeated restores', sub {
+	my @failed;
+	for my $i (1 .. 8)
+	{
+		my ($rc, undef, $err) =
+		  psql_as(undef, "SELECT infra.restore_backup($weekly, 'restored_rep$i', wait => true)");
+		push @failed, "restore $i: $err" if $rc != 0;
+	}
+	is(scalar(@failed), 0, '(5) 8 restores of the same good backup all succeed')
+	  or diag(join("\n", @failed));
+	q_db("DROP DATABASE IF EXISTS restored_rep$_", 'postgres') for 1 .. 8;
+});
 
 # ---- (7) restore_backup_from_path ------------------------------------------------------------
-{
+section('(7) restore_backup_from_path', sub {
 	my $dump = "$daily1_path/appdb.dump";
-	my $job = q_db("SELECT infra.restore_backup_from_path('$dump', 'restored_path', wait => true)");
+	my $job = sql_ok("SELECT infra.restore_backup_from_path('$dump', 'restored_path', wait => true)",
+		'(7) restore_backup_from_path(<dump file>, wait => true) succeeds');
 	is(q_db("SELECT state || '/' || backup_id FROM infra.jobs WHERE id = $job"),
 		"succeeded/$daily1", '(7) the dump file of a catalogued backup restores (from its backup)');
 	is(real_counts('restored_path'), $source_counts, '(7) restored_path has the backup\'s row counts');
@@ -414,11 +466,11 @@ my $weekly;
 	}
 	unlink("$backup_dir/outside.dump");
 	is(databases_like('restored\_evil'), '', '(7) no database was created by the refused paths');
-}
+});
 
 # ---- (2) the manifest's counts are the dump's snapshot -----------------------------------------
 my $daily2;
-{
+section('(2) snapshot consistency', sub {
 	my $ins = $node->background_psql($db);
 	$ins->query_until(qr/inserting/, q{\echo inserting
 DO $$
@@ -450,16 +502,17 @@ $$;
 	note("t_ins: $before rows before the backup, $in_manifest in the manifest, $after after it");
 	cmp_ok($in_manifest, '>', $before, '(2) the manifest counts rows inserted after the backup was asked for');
 	cmp_ok($in_manifest, '<', $after, '(2) rows kept coming after the backup\'s snapshot');
-	q_db("SELECT infra.restore_backup($daily2, 'restored_snap', wait => true)");
+	sql_ok("SELECT infra.restore_backup($daily2, 'restored_snap', wait => true)",
+		'(2) restoring the backup taken during the inserts succeeds');
 	is(q_db('SELECT count(*) FROM t_ins', 'restored_snap'),
 		$in_manifest, '(2) the restored copy has exactly the manifest\'s t_ins count');
 	is(real_counts('restored_snap'), manifest_counts($daily2),
 		'(2) ... and every table\'s count equals the manifest');
-}
+});
 
 # ---- (4) three backups at once ---------------------------------------------------------------
 my @manual;
-{
+section('(4) concurrent backups', sub {
 	my @sessions = map { $node->background_psql($db) } 1 .. 3;
 	for my $s (@sessions)
 	{
@@ -483,10 +536,10 @@ my @manual;
 	  or diag(q_db("SELECT id, started_at, finished_at FROM infra.jobs WHERE id IN ($jl) ORDER BY id"));
 	is(q_db("SELECT count(DISTINCT path) FROM infra.backups WHERE id IN ($list)"),
 		'3', '(4) each has its own directory');
-}
+});
 
 # ---- (9) cancelling a running backup -----------------------------------------------------------
-{
+section('(9) cancel_job', sub {
 	# A session holds an ACCESS EXCLUSIVE lock on t_small: pg_dump waits for it (up to
 	# infra.backup_lock_wait_timeout, 60 s), so the job stays running.
 	my $locker = $node->background_psql($db);
@@ -521,6 +574,46 @@ my @manual;
 		'job_cancel,job_cancelled', '(9) the audit log has job_cancel and job_cancelled');
 	$locker->query_safe('COMMIT');
 	$locker->quit;
+	ok( defined wait_for_value($node, $db,
+				"SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'infra\\_ext %'",
+				'0', 10),
+		'(9) once the lock is gone, no connection of the job\'s children is left');
+
+	# Cancelling while pg_dump streams data: a table of 1M rows takes pg_dump a few
+	# seconds; cancel once more than 1 MB of the dump has been written.
+	q_db(q{CREATE UNLOGGED TABLE t_huge AS
+		SELECT g AS id, md5(g::text) || md5((g * 7)::text) AS v FROM generate_series(1, 1000000) g});
+	my $big = q_db("SELECT infra.create_backup('manual')");
+	my $big_job = q_db("SELECT job_id FROM infra.backups WHERE id = $big");
+	my $big_prefix = sprintf('.manual-%06d-appdb-', $big);
+	my $written = 0;
+	my $deadline = time() + 30;
+	while (time() < $deadline)
+	{
+		my ($partial) = grep { index($_, $big_prefix) == 0 } backup_dir_entries();
+		$written = defined $partial ? (-s "$backup_dir/$partial/appdb.dump") // 0 : 0;
+		last if $written > 1_000_000;
+		usleep(20_000);
+	}
+	cmp_ok($written, '>', 1_000_000, '(9) a backup of a big table is streaming its dump (> 1 MB written)');
+	is(q_db("SELECT state FROM infra.jobs WHERE id = $big_job"), 'running', '(9) its job is running');
+	is(scalar(pg_dump_pids()), 1, '(9) its pg_dump runs');
+	my $t0 = time();
+	is(q_db("SELECT infra.cancel_job($big_job)"), 'cancelling', '(9) cancel_job of it says cancelling');
+	is(wait_job_final($big_job, 20), 'cancelled', '(9) the streaming backup ends cancelled')
+	  or diag(job_error($big_job));
+	note(sprintf('streaming backup cancelled %.2f s after cancel_job', time() - $t0));
+	is(q_db("SELECT status || '/' || (path IS NULL) || '/' || (sha256 IS NULL) FROM infra.backups WHERE id = $big"),
+		'cancelled/true/true', '(9) its backup is cancelled, with no path or checksum');
+	is(join(',', grep { /\.partial$/ } backup_dir_entries()), '', '(9) no partial directory is left');
+	is(join(',', grep { /^manual-\Q${\sprintf('%06d', $big)}\E-/ } backup_dir_entries()),
+		'', '(9) and no backup directory for it');
+	is(join(',', pg_dump_pids()), '', '(9) no pg_dump process is left');
+	ok( defined wait_for_value($node, $db,
+				"SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'infra\\_ext %'",
+				'0', 10),
+		'(9) no connection of the job\'s children (pg_dump, psql) is left');
+	q_db('DROP TABLE t_huge');
 
 	my $next = q_db("SELECT infra.create_backup('manual', wait => true)");
 	is(q_db("SELECT status FROM infra.backups WHERE id = $next"),
@@ -534,10 +627,10 @@ my @manual;
 	isnt($rc, 0, '(9) cancel_job on a succeeded job fails');
 	like($err, qr/ERROR:  IX004: job $daily1_job cannot be cancelled: it already succeeded/,
 		'(9) ... "cannot be cancelled"');
-}
+});
 
 # ---- (10) roles ------------------------------------------------------------------------------
-{
+section('(10) roles', sub {
 	q_db(q{
 		CREATE ROLE tap_viewer LOGIN IN ROLE infra_viewer;
 		CREATE ROLE tap_operator LOGIN IN ROLE infra_operator;
@@ -596,7 +689,8 @@ my @manual;
 	push @manual, $set_role_backup;
 
 	($rc, $out, $err) = psql_as('tap_admin',
-		"SELECT state FROM infra.jobs WHERE id = infra.restore_backup($daily1, 'restored_adm', wait => true)");
+		"SELECT infra.restore_backup($daily1, 'restored_adm', wait => true) AS job \\gset\n"
+		  . "SELECT state FROM infra.jobs WHERE id = :job");
 	is($out, 'succeeded', '(10) the admin can restore_backup') or diag($err);
 	is(real_counts('restored_adm'), $source_counts, '(10) ... and the data is there');
 	($rc, $out, $err) =
@@ -613,10 +707,10 @@ my @manual;
 			  . "AND target = 'backup $victim'"),
 		'tap_admin', '(10) the deletion is audited with the admin as acting role');
 	shift @manual;
-}
+});
 
 # ---- (8b) a corrupted dump -----------------------------------------------------------------
-{
+section('(8) a corrupted dump', sub {
 	my $dump = "$daily1_path/appdb.dump";
 	my $size = -s $dump;
 	open(my $fh, '+<:raw', $dump) or die "cannot open $dump: $!";
@@ -640,10 +734,10 @@ my @manual;
 	is(q_db("SELECT verify_result->>'ok' FROM infra.backups WHERE id = $daily1"),
 		'false', '(8) verify_result records the failure');
 	is(databases_like('infra\_verify\_%'), '', '(8) no infra_verify_* database is left');
-}
+});
 
 # ---- (11) backup_stats() -----------------------------------------------------------------------
-{
+section('(11) backup_stats()', sub {
 	my $stats = "infra.backup_stats()";
 	is( q_db(
 			"SELECT string_agg(key || '=' || (value->>'count'), ',' ORDER BY key) FROM jsonb_each($stats->'by_kind')"),
@@ -659,7 +753,7 @@ my @manual;
 			  . "(SELECT kind, status, count(*) AS n FROM infra.backups GROUP BY kind, status) s"),
 		'(11) by_kind by_status counts match the catalog');
 	is(q_db("SELECT $stats->'by_kind'->'manual'->'by_status'->>'cancelled'"),
-		'1', '(11) the cancelled backup is counted');
+		'2', '(11) the 2 cancelled backups are counted');
 	is(q_db("SELECT $stats->'newest'->'daily'->>'id'"), $daily2,
 		'(11) newest.daily is the newer daily backup');
 	is(q_db("SELECT $stats->'newest'->'weekly'->>'id'"), $weekly, '(11) newest.weekly is the weekly backup');
@@ -671,7 +765,7 @@ my @manual;
 	is(q_db("SELECT jsonb_array_length($stats->'next_runs')"), '5', '(11) ... 5 of them');
 	is(q_db("SELECT $stats->'jobs'->>'queued' || '/' || ($stats->'jobs'->>'running')"),
 		'0/0', '(11) no job is queued or running at the end');
-}
+});
 
 is(join(',', grep { /\.partial$/ } backup_dir_entries()), '', 'no partial directory is left at the end');
 $node->stop;
