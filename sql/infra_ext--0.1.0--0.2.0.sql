@@ -224,6 +224,13 @@ BEGIN
 END
 $$;
 
+-- What pg_restore is given: the dump file (custom format) or the dump's directory
+-- (directory format), i.e. the first path component of the manifest's first file.
+CREATE FUNCTION infra._dump_entry(b infra.backups) RETURNS text
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT b.path || '/' || split_part(b.manifest->'files'->0->>'name', '/', 1);
+$$;
+
 -- Job life cycle (called by the SQL functions below and by the launcher) ----------------
 
 -- queued -> running
@@ -432,7 +439,7 @@ BEGIN
             MESSAGE = format('a restore into %I is already queued or running', target_database),
             HINT = 'Wait for it (SELECT * FROM infra.jobs) or cancel it with infra.cancel_job().';
     END IF;
-    dump_path := b.path || '/' || (b.manifest->'files'->0->>'name');
+    dump_path := infra._dump_entry(b);
     new_job := infra._queue_job('restore', target_database, b.id,
         jsonb_build_object(
             'backup_id', b.id, 'dump', dump_path, 'format', b.format,
@@ -486,7 +493,7 @@ DECLARE
 BEGIN
     SELECT * INTO b FROM infra.backups x
      WHERE x.status = 'succeeded'
-       AND x.path || '/' || (x.manifest->'files'->0->>'name') = canonical;
+       AND canonical IN (infra._dump_entry(x), infra._dump_entry(x) || '/toc.dat');
     IF NOT FOUND THEN
         RAISE EXCEPTION USING ERRCODE = 'IX001',
             MESSAGE = format('%s is not the dump file of a succeeded backup in the catalog', path),
@@ -506,7 +513,7 @@ BEGIN
     new_job := infra._queue_job('verify', b.database, b.id,
         jsonb_build_object(
             'backup_id', b.id, 'path', b.path, 'format', b.format,
-            'dump', b.path || '/' || (b.manifest->'files'->0->>'name'),
+            'dump', infra._dump_entry(b),
             'jobs', greatest(2, current_setting('infra.backup_jobs')::int),
             'work_db', scratch,
             'create_sql', format('CREATE DATABASE %I TEMPLATE template0', scratch),
