@@ -14,7 +14,8 @@
 # the matching restores (no target on a 2-core machine; reported for comparison).
 # Before each timed step a 2 GB file is written and deleted (see the shared
 # benchmarking notes: fresh page-cache memory is otherwise slow at random).
-# Usage: bench/backup_bench.sh [rounds, default 3]. Run as root after scripts/build.sh;
+# Usage: bench/backup_bench.sh [rounds, default 3] (WIDE=0 skips the second dataset).
+# Run as root after scripts/build.sh;
 # writes bench/results/backup-<time>.txt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -122,6 +123,7 @@ dataset_bytes=$(psql_q -d bench -c "SELECT pg_database_size('bench')")
     done
 } | tee "$results"
 
+if [ "${WIDE:-1}" = 0 ]; then echo "written: $results"; exit 0; fi
 echo "loading the wide dataset (4 tables x 1.5M rows of incompressible text) ..."
 pg "$bin/createdb" -h "$dir" -p $port wide
 for t in 1 2 3 4; do

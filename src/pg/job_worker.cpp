@@ -76,7 +76,6 @@ class Cancelled : public std::exception {
 };
 
 int slot_index = -1;
-TimestampTz job_started = 0;
 
 std::string now_iso() {
     return core::iso8601_utc(core::unix_seconds_from_pg(GetCurrentTimestamp()));
@@ -553,7 +552,6 @@ void infra_job_worker_main(Datum arg) {
     slot_index = DatumGetInt32(arg);
     int64 job_id = 0;
     std::memcpy(&job_id, MyBgworkerEntry->bgw_extra, sizeof job_id);
-    job_started = GetCurrentTimestamp();
 
     // Static storage: proc_exit and FATALs must not skip destructors of live objects.
     static std::string kind, database, params_text;

@@ -246,30 +246,43 @@ Datum backup_dir_space(FunctionCallInfo fcinfo) {
     return jsonb_result(out.dump());
 }
 
-template <typename T>
-std::vector<Datum> array_items(ArrayType* array, Oid type, int16 len, bool byval, char align) {
+// An array argument's elements (no NULLs: the SQL caller passes none).
+struct ArrayItems {
     Datum* items = nullptr;
-    bool* nulls = nullptr;
     int count = 0;
-    deconstruct_array(array, type, len, byval, align, &items, &nulls, &count);
-    return std::vector<Datum>(items, items + count);
+};
+
+ArrayItems array_items(ArrayType* array, Oid type, int16 len, bool byval, char align) {
+    ArrayItems out;
+    bool* nulls = nullptr;
+    pg_call(
+        [&] { deconstruct_array(array, type, len, byval, align, &out.items, &nulls, &out.count); });
+    return out;
+}
+
+std::vector<std::string> text_items(ArrayType* array) {
+    ArrayItems a = array_items(array, TEXTOID, -1, false, TYPALIGN_INT);
+    std::vector<std::string> out;
+    for (int i = 0; i < a.count; ++i) {
+        out.push_back(pg_call([&] { return TextDatumGetCString(a.items[i]); }));
+    }
+    return out;
 }
 
 Datum plan_retention(FunctionCallInfo fcinfo) {
     std::vector<core::BackupRecord> records;
-    std::vector<std::string> kinds, statuses;
+    ArrayItems id_items = array_items(pg_call([&] { return PG_GETARG_ARRAYTYPE_P(0); }), INT8OID, 8,
+                                      true, TYPALIGN_DOUBLE);
+    std::vector<std::string> kinds = text_items(pg_call([&] { return PG_GETARG_ARRAYTYPE_P(1); }));
+    std::vector<std::string> statuses =
+        text_items(pg_call([&] { return PG_GETARG_ARRAYTYPE_P(2); }));
+    ArrayItems finished_items = array_items(pg_call([&] { return PG_GETARG_ARRAYTYPE_P(3); }),
+                                            TIMESTAMPTZOID, 8, true, TYPALIGN_DOUBLE);
     std::vector<int64_t> ids, finished;
-    pg_call([&] {
-        auto ints = array_items<int64>(PG_GETARG_ARRAYTYPE_P(0), INT8OID, 8, true, TYPALIGN_DOUBLE);
-        auto k = array_items<text*>(PG_GETARG_ARRAYTYPE_P(1), TEXTOID, -1, false, TYPALIGN_INT);
-        auto s = array_items<text*>(PG_GETARG_ARRAYTYPE_P(2), TEXTOID, -1, false, TYPALIGN_INT);
-        auto f =
-            array_items<int64>(PG_GETARG_ARRAYTYPE_P(3), TIMESTAMPTZOID, 8, true, TYPALIGN_DOUBLE);
-        for (Datum d : ints) ids.push_back(DatumGetInt64(d));
-        for (Datum d : k) kinds.push_back(TextDatumGetCString(d));
-        for (Datum d : s) statuses.push_back(TextDatumGetCString(d));
-        for (Datum d : f) finished.push_back(unix_seconds(DatumGetTimestampTz(d)));
-    });
+    for (int i = 0; i < id_items.count; ++i) ids.push_back(DatumGetInt64(id_items.items[i]));
+    for (int i = 0; i < finished_items.count; ++i) {
+        finished.push_back(unix_seconds(DatumGetTimestampTz(finished_items.items[i])));
+    }
     if (kinds.size() != ids.size() || statuses.size() != ids.size() ||
         finished.size() != ids.size()) {
         throw core::Error(core::ErrorKind::kInternal, "retention arrays differ in length");
