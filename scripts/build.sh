@@ -9,3 +9,5 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j "$jobs"
 make -s -j "$jobs" PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
 make -s install PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config >/dev/null
+# infra_ext_ctl goes beside the server's binaries (restore_command finds it there).
+install -m 0755 build/infra_ext_ctl "$(/usr/lib/postgresql/15/bin/pg_config --bindir)/infra_ext_ctl"

@@ -24,6 +24,9 @@ int setting_backup_format = kBackupFormatCustom;
 int setting_backup_jobs = 2;
 int setting_backup_lock_wait_ms = 60000;
 char* setting_schedule_timezone = nullptr;
+char* setting_wal_archive_dir = nullptr;
+int setting_wal_compression = 1;  // zstd
+int setting_wal_zstd_level = 1;
 
 namespace {
 // The guard's defaults are core::GuardSettings' (one place); GUCs hold them in the units
@@ -54,6 +57,22 @@ const struct config_enum_entry kBackupFormats[] = {
     {"directory", kBackupFormatDirectory, false},
     {nullptr, 0, false},
 };
+
+const struct config_enum_entry kWalCompressions[] = {
+    {"off", 0, false},
+    {"zstd", 1, false},
+    {"lz4", 2, false},
+    {nullptr, 0, false},
+};
+
+// A directory beside the data directory: /var/lib/postgresql/15/main -> .../15/<name>.
+std::string beside_data_directory(const char* name) {
+    std::string data = DataDir;
+    while (data.size() > 1 && data.back() == '/') data.pop_back();
+    size_t slash = data.rfind('/');
+    std::string parent = slash == std::string::npos || slash == 0 ? "/" : data.substr(0, slash);
+    return parent + (parent == "/" ? "" : "/") + name;
+}
 
 bool check_backup_dir(char** value, void**, GucSource) {
     if (*value != nullptr && (*value)[0] != '\0' && (*value)[0] != '/') {
@@ -158,16 +177,29 @@ void define_settings() {
                                "Time zone the schedules' cron expressions are read in.", nullptr,
                                &setting_schedule_timezone, "UTC", PGC_SIGHUP, 0,
                                check_schedule_timezone, nullptr, nullptr);
+    DefineCustomStringVariable(
+        "infra.wal_archive_dir", "Directory WAL is archived to (archive_library = 'infra_ext').",
+        "Empty means infra_wal_archive beside the data directory. Must exist and be writable.",
+        &setting_wal_archive_dir, "", PGC_SIGHUP, 0, check_backup_dir, nullptr, nullptr);
+    DefineCustomEnumVariable(
+        "infra.wal_compression", "Compression of archived WAL: off, zstd or lz4.", nullptr,
+        &setting_wal_compression, 1, kWalCompressions, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable("infra.wal_zstd_level", "zstd level of archived WAL.", nullptr,
+                            &setting_wal_zstd_level, 1, 1, 19, PGC_SIGHUP, 0, nullptr, nullptr,
+                            nullptr);
     MarkGUCPrefixReserved("infra");
 }
 
 std::string backup_dir() {
     if (setting_backup_dir != nullptr && setting_backup_dir[0] != '\0') return setting_backup_dir;
-    std::string data = DataDir;
-    while (data.size() > 1 && data.back() == '/') data.pop_back();
-    size_t slash = data.rfind('/');
-    std::string parent = slash == std::string::npos || slash == 0 ? "/" : data.substr(0, slash);
-    return parent + (parent == "/" ? "" : "/") + "infra_backups";
+    return beside_data_directory("infra_backups");
+}
+
+std::string wal_archive_dir() {
+    if (setting_wal_archive_dir != nullptr && setting_wal_archive_dir[0] != '\0') {
+        return setting_wal_archive_dir;
+    }
+    return beside_data_directory("infra_wal_archive");
 }
 
 core::GuardSettings guard_settings() {

@@ -30,6 +30,14 @@ constexpr int kBackupFormatDirectory = 1;
 // infra.backup_dir as an absolute path.
 std::string backup_dir();
 
+// WAL archiving (archive_library = 'infra_ext'; PGC_SIGHUP).
+extern char* setting_wal_archive_dir;  // infra.wal_archive_dir ("" = beside the data directory)
+extern int setting_wal_compression;    // infra.wal_compression: core::WalCompression values
+extern int setting_wal_zstd_level;     // infra.wal_zstd_level
+
+// infra.wal_archive_dir as an absolute path.
+std::string wal_archive_dir();
+
 // Defines every GUC; called once from _PG_init.
 void define_settings();
 
