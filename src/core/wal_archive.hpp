@@ -41,7 +41,7 @@ WalCompression wal_compression_from_name(const std::string& name);
 struct ArchiveOutcome {
     bool already_archived = false;  // an identical copy was there; nothing written
     int64_t original_bytes = 0;
-    int64_t stored_bytes = 0;       // size of the container in the archive
+    int64_t stored_bytes = 0;  // size of the container in the archive
 };
 
 // Archives the file at source_path as archive_dir/file_name. file_name must be one path

@@ -30,9 +30,20 @@ mkdir $archive or die "mkdir $archive: $!";
 $node->append_conf('postgresql.conf', join('', map { "$_\n" }
 	  "wal_level = replica", "archive_mode = on", "archive_library = 'infra_ext'",
 	  "infra.wal_archive_dir = '$archive'", "infra.wal_compression = zstd",
-	  "restart_after_crash = on", "wal_keep_size = '2GB'"));
+	  "restart_after_crash = on", "wal_keep_size = '2GB'", "max_wal_senders = 10"));
 $node->start;
+$node->safe_psql('postgres', 'CREATE EXTENSION infra_ext');
 my $pgdata = $node->data_dir;
+
+sub pitr_ready { $node->safe_psql('postgres', "SELECT infra.pitr_config()->>'ready'") }
+sub pitr_problems
+{
+	$node->safe_psql('postgres',
+		"SELECT string_agg(p->>'setting', ',' ORDER BY p->>'setting')
+		   FROM jsonb_array_elements(infra.pitr_config()->'problems') p");
+}
+is(pitr_ready(), 'true', 'pitr_config: ready with archive_library = infra_ext');
+is(pitr_problems(), '', 'pitr_config: no problems listed');
 
 sub archived_count { $node->safe_psql('postgres', 'SELECT archived_count FROM pg_stat_archiver') }
 sub failed_count { $node->safe_psql('postgres', 'SELECT failed_count FROM pg_stat_archiver') }
@@ -146,11 +157,14 @@ ok($node->poll_query_until('postgres', "SELECT failed_count > $failed_before FRO
 ok(wait_for_log_line($node, qr/infra_ext could not archive "\Q$blocked\E": .*Permission denied/,
 		$log_offset, 30), 'the failure is logged with its reason');
 ok(-f "$pgdata/pg_wal/$blocked", 'the segment stays in pg_wal');
+is(pitr_problems(), 'archiver', 'pitr_config names the failing archiver');
+is(pitr_ready(), 'false', 'and is not ready while archiving fails');
 ok(-f "$pgdata/pg_wal/archive_status/$blocked.ready", 'still marked .ready');
 ok(!-e "$archive/$blocked", 'nothing under its name in the archive');
 chmod 0700, $archive or die;
 ok(wait_archived($blocked), 'once the directory is writable again, archiving catches up');
 ok(-f "$archive/$blocked", 'the held-back segment is in the archive');
+is(pitr_ready(), 'true', 'pitr_config is ready again once archiving works');
 
 # ---- (3) identical and different re-archiving ---------------------------------------------
 # Make the archiver see an already archived segment again by marking it .ready.
