@@ -39,6 +39,10 @@ archive_command = ''
 wal_keep_size = 8GB
 max_wal_size = 8GB
 synchronous_commit = off
+# Every archiver writes through this symlink, re-pointed to an empty directory per run
+# (basic_archive's GUC cannot be set with ALTER SYSTEM before the library is loaded).
+basic_archive.archive_directory = '$dir/current_archive'
+infra.wal_archive_dir = '$dir/current_archive'
 CONF
 pg "$bin/pg_ctl" -D "$dir/data" -l "$dir/log" -w start >/dev/null
 trap 'pg "$bin/pg_ctl" -D "$dir/data" -m immediate stop >/dev/null 2>&1; rm -rf "$dir"' EXIT
@@ -64,8 +68,7 @@ set_archiver() { # method archive_dir
         none) ;;
     esac
     psql_q -c "ALTER SYSTEM SET archive_library = '$lib'" -c "ALTER SYSTEM SET archive_command = '$cmd'" \
-        -c "ALTER SYSTEM SET infra.wal_archive_dir = '$a'" -c "ALTER SYSTEM SET infra.wal_compression = '$comp'" \
-        -c "ALTER SYSTEM SET basic_archive.archive_directory = '$a'" -c "SELECT pg_reload_conf()" >/dev/null
+        -c "ALTER SYSTEM SET infra.wal_compression = '$comp'" -c "SELECT pg_reload_conf()" >/dev/null
 }
 
 declare -A rate size
@@ -77,8 +80,10 @@ for round in $(seq 1 "$rounds"); do
         set_archiver none "$dir/none"
         sleep 1
         for f in "$status"/*.done; do [ -e "$f" ] && mv "$f" "${f%.done}.ready"; done
-        a="$dir/archive_$m"
-        rm -rf "$a"; mkdir -p "$a"; chown postgres: "$a"; chmod 700 "$a"
+        rm -rf "$dir/archive_$m"; mkdir -p "$dir/archive_$m"; chown postgres: "$dir/archive_$m"
+        chmod 700 "$dir/archive_$m"
+        ln -sfn "$dir/archive_$m" "$dir/current_archive"
+        a="$dir/current_archive"
         dd if=/dev/zero of="$dir/warm" bs=1M count=2048 status=none; rm -f "$dir/warm"; sync
         before=$(psql_q -c "SELECT archived_count FROM pg_stat_archiver")
         t0=$(date +%s.%N)
@@ -89,7 +94,7 @@ for round in $(seq 1 "$rounds"); do
         t1=$(date +%s.%N)
         r=$(echo "scale=2; $segments / ($t1 - $t0)" | bc)
         rate[$m]="${rate[$m]:-} $r"
-        size[$m]=$(du -sb "$a" | cut -f1)
+        size[$m]=$(du -sb "$dir/archive_$m" | cut -f1)
         echo "round $round $m: $r segments/s"
     done
 done
