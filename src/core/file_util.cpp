@@ -31,36 +31,6 @@ constexpr size_t kReadChunkSize = 64 * 1024;
     return ret;
 }
 
-// A hint for a failed file operation, chosen by the system's reason.
-std::string hint_for(int err) {
-    switch (err) {
-        case ENOSPC:
-        case EDQUOT:
-            return "Free space on the file system (or raise the quota) and try again.";
-        case EACCES:
-        case EPERM:
-        case EROFS:
-            return "Check that the operating-system user that runs the server may write to "
-                   "the path and that the file system is not read-only.";
-        case ENOENT:
-        case ENOTDIR:
-            return "Check that the path and every directory above it exist.";
-        case EEXIST:
-            return "Remove the existing file or choose another name; existing files are never "
-                   "overwritten.";
-        case EIO:
-            return "The storage reported an I/O error; check the system log and the disk.";
-        default:
-            return "Check the path, its permissions and the file system that holds it.";
-    }
-}
-
-// Error "could not <operation> <path>: <reason>".
-[[noreturn]] void fail(const std::string& operation, const std::string& path, int err) {
-    throw Error(ErrorKind::kInvalidArgument,
-                "could not " + operation + " " + path + ": " + errno_text(err), hint_for(err));
-}
-
 // Closes a descriptor when the scope ends, whichever way it ends.
 class Fd {
   public:
@@ -137,7 +107,7 @@ std::vector<std::string> read_names(DIR* dir, const std::string& display_path) {
         errno = 0;
         const struct dirent* entry = ::readdir(dir);
         if (entry == nullptr) {
-            if (errno != 0) fail("read directory", display_path, errno);
+            if (errno != 0) throw_file_error("read directory", display_path, errno);
             break;
         }
         if (std::strcmp(entry->d_name, ".") == 0 || std::strcmp(entry->d_name, "..") == 0) {
@@ -153,9 +123,9 @@ std::vector<std::string> read_names(DIR* dir, const std::string& display_path) {
 DirPtr open_directory_nofollow(int dirfd, const std::string& name,
                                const std::string& display_path) {
     Fd fd(openat_retrying(dirfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-    if (fd.get() < 0) fail("open directory", display_path, errno);
+    if (fd.get() < 0) throw_file_error("open directory", display_path, errno);
     DIR* dir = ::fdopendir(fd.get());
-    if (dir == nullptr) fail("open directory", display_path, errno);
+    if (dir == nullptr) throw_file_error("open directory", display_path, errno);
     fd.release();
     return DirPtr(dir);
 }
@@ -168,17 +138,17 @@ void remove_directory_contents(DIR* dir, const std::string& display_path) {
         struct stat st;
         if (::fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
             if (errno == ENOENT) continue;  // removed meanwhile
-            fail("stat", child, errno);
+            throw_file_error("stat", child, errno);
         }
         if (S_ISDIR(st.st_mode)) {
             DirPtr sub = open_directory_nofollow(dirfd, name, child);
             remove_directory_contents(sub.get(), child);
             sub.reset();
             if (::unlinkat(dirfd, name.c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT) {
-                fail("remove directory", child, errno);
+                throw_file_error("remove directory", child, errno);
             }
         } else if (::unlinkat(dirfd, name.c_str(), 0) != 0 && errno != ENOENT) {
-            fail("remove", child, errno);
+            throw_file_error("remove", child, errno);
         }
     }
 }
@@ -191,7 +161,7 @@ int64_t directory_bytes(DIR* dir, const std::string& display_path) {
         const std::string child = join(display_path, name);
         struct stat st;
         if (::fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0)
-            fail("stat", child, errno);
+            throw_file_error("stat", child, errno);
         if (S_ISREG(st.st_mode)) {
             total += static_cast<int64_t>(st.st_size);
         } else if (S_ISDIR(st.st_mode)) {
@@ -212,22 +182,52 @@ std::string errno_text(int errnum) {
     return text;
 }
 
+std::string file_error_hint(int err) {
+    switch (err) {
+        case ENOSPC:
+        case EDQUOT:
+        case EFBIG:
+            return "Free space on the file system (or raise the quota) and try again.";
+        case EACCES:
+        case EPERM:
+        case EROFS:
+            return "Check that the operating-system user that runs the server may read and "
+                   "write the path and that the file system is not read-only.";
+        case ENOENT:
+        case ENOTDIR:
+            return "Check that the path and every directory above it exist.";
+        case EEXIST:
+            return "Remove the existing file or choose another name; existing files are never "
+                   "overwritten.";
+        case EIO:
+            return "The storage reported an I/O error; check the system log and the disk.";
+        default:
+            return "Check the path, its permissions and the file system that holds it.";
+    }
+}
+
+void throw_file_error(const std::string& operation, const std::string& path, int err) {
+    throw Error(ErrorKind::kInvalidArgument,
+                "could not " + operation + " " + path + ": " + errno_text(err),
+                file_error_hint(err));
+}
+
 void make_private_directory(const std::string& path) {
     if (::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST) {
-        fail("create directory", path, errno);
+        throw_file_error("create directory", path, errno);
     }
     // Whether just made (the umask may have taken bits away) or already there, open it
     // without following a symlink and set the mode on what was opened.
     Fd fd(open_retrying(without_trailing_slashes(path).c_str(),
                         O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (fd.get() >= 0) {
-        if (::fchmod(fd.get(), 0700) != 0) fail("set the mode of", path, errno);
+        if (::fchmod(fd.get(), 0700) != 0) throw_file_error("set the mode of", path, errno);
         return;
     }
     const int open_err = errno;
     struct stat st;
     if (::lstat(without_trailing_slashes(path).c_str(), &st) != 0) {
-        fail("open directory", path, open_err);
+        throw_file_error("open directory", path, open_err);
     }
     if (!S_ISDIR(st.st_mode)) {
         const char* what = S_ISLNK(st.st_mode) ? "it exists and is a symbolic link"
@@ -237,13 +237,13 @@ void make_private_directory(const std::string& path) {
     }
     // A directory that cannot be opened for reading (mode 0300, say): lstat has just
     // shown it is no symlink, so set the mode by name.
-    if (::chmod(path.c_str(), 0700) != 0) fail("set the mode of", path, errno);
+    if (::chmod(path.c_str(), 0700) != 0) throw_file_error("set the mode of", path, errno);
 }
 
 void fsync_path(const std::string& path) {
     Fd fd(open_retrying(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (fd.get() < 0) fail("open", path, errno);
-    if (::fsync(fd.get()) != 0) fail("fsync", path, errno);
+    if (fd.get() < 0) throw_file_error("open", path, errno);
+    if (::fsync(fd.get()) != 0) throw_file_error("fsync", path, errno);
 }
 
 void durable_rename(const std::string& from, const std::string& to) {
@@ -251,7 +251,7 @@ void durable_rename(const std::string& from, const std::string& to) {
         const int err = errno;
         throw Error(ErrorKind::kInvalidArgument,
                     "could not rename " + from + " to " + to + ": " + errno_text(err),
-                    hint_for(err));
+                    file_error_hint(err));
     }
     fsync_path(parent_directory(to));
 }
@@ -269,23 +269,25 @@ void remove_tree(const std::string& path) {
     struct stat st;
     if (::lstat(target.c_str(), &st) != 0) {
         if (errno == ENOENT) return;
-        fail("remove", path, errno);
+        throw_file_error("remove", path, errno);
     }
     if (!S_ISDIR(st.st_mode)) {
-        if (::unlink(target.c_str()) != 0 && errno != ENOENT) fail("remove", path, errno);
+        if (::unlink(target.c_str()) != 0 && errno != ENOENT)
+            throw_file_error("remove", path, errno);
         return;
     }
     {
         DirPtr dir = open_directory_nofollow(AT_FDCWD, target, path);
         remove_directory_contents(dir.get(), target);
     }
-    if (::rmdir(target.c_str()) != 0 && errno != ENOENT) fail("remove directory", path, errno);
+    if (::rmdir(target.c_str()) != 0 && errno != ENOENT)
+        throw_file_error("remove directory", path, errno);
 }
 
 int64_t tree_bytes(const std::string& path) {
     const std::string target = without_trailing_slashes(path);
     struct stat st;
-    if (::lstat(target.c_str(), &st) != 0) fail("stat", path, errno);
+    if (::lstat(target.c_str(), &st) != 0) throw_file_error("stat", path, errno);
     if (S_ISREG(st.st_mode)) return static_cast<int64_t>(st.st_size);
     if (!S_ISDIR(st.st_mode)) return 0;
     DirPtr dir = open_directory_nofollow(AT_FDCWD, target, path);
@@ -294,7 +296,7 @@ int64_t tree_bytes(const std::string& path) {
 
 std::vector<std::string> list_directory(const std::string& path) {
     DirPtr dir(::opendir(path.c_str()));
-    if (!dir) fail("open directory", path, errno);
+    if (!dir) throw_file_error("open directory", path, errno);
     std::vector<std::string> names = read_names(dir.get(), path);
     std::sort(names.begin(), names.end());
     return names;
@@ -306,7 +308,7 @@ DiskSpace disk_space(const std::string& path) {
     do {
         rc = ::statvfs(path.c_str(), &vfs);
     } while (rc != 0 && errno == EINTR);
-    if (rc != 0) fail("get the disk space of", path, errno);
+    if (rc != 0) throw_file_error("get the disk space of", path, errno);
     DiskSpace space;
     const auto unit = static_cast<int64_t>(vfs.f_frsize != 0 ? vfs.f_frsize : vfs.f_bsize);
     space.free_bytes = static_cast<int64_t>(vfs.f_bavail) * unit;
@@ -322,7 +324,7 @@ void write_file_durably(const std::string& path, const std::string& contents) {
 
 std::string read_file(const std::string& path) {
     Fd fd(open_retrying(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (fd.get() < 0) fail("open", path, errno);
+    if (fd.get() < 0) throw_file_error("open", path, errno);
     std::string contents;
     std::unique_ptr<char[]> chunk(new char[kReadChunkSize]);
     for (;;) {
@@ -330,7 +332,7 @@ std::string read_file(const std::string& path) {
         if (got == 0) break;
         if (got < 0) {
             if (errno == EINTR) continue;
-            fail("read", path, errno);
+            throw_file_error("read", path, errno);
         }
         contents.append(chunk.get(), static_cast<size_t>(got));
     }
@@ -339,13 +341,13 @@ std::string read_file(const std::string& path) {
 
 OutputFile::OutputFile(const std::string& path) : path_(path) {
     fd_ = open_retrying(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd_ < 0) fail("create", path, errno);
+    if (fd_ < 0) throw_file_error("create", path, errno);
     // The umask may have taken bits away from 0600; the mode is 0600 whatever it is.
     if (::fchmod(fd_, 0600) != 0) {
         const int err = errno;
         ::close(fd_);
         fd_ = -1;
-        fail("set the mode of", path, err);
+        throw_file_error("set the mode of", path, err);
     }
 }
 
@@ -364,13 +366,13 @@ void OutputFile::write_all(const void* data, size_t size) {
         const ssize_t put = ::write(fd_, p, size);
         if (put < 0) {
             if (errno == EINTR) continue;
-            fail("write", path_, errno);
+            throw_file_error("write", path_, errno);
         }
         if (put == 0) {
             // Not expected for a regular file; do not spin.
             throw Error(ErrorKind::kInvalidArgument,
                         "could not write " + path_ + ": the system accepted no bytes",
-                        hint_for(ENOSPC));
+                        file_error_hint(ENOSPC));
         }
         p += put;
         size -= static_cast<size_t>(put);
@@ -388,9 +390,9 @@ void OutputFile::finish() {
     if (::fsync(fd) != 0) {
         const int err = errno;
         ::close(fd);
-        fail("fsync", path_, err);
+        throw_file_error("fsync", path_, err);
     }
-    if (::close(fd) != 0 && errno != EINTR) fail("close", path_, errno);
+    if (::close(fd) != 0 && errno != EINTR) throw_file_error("close", path_, errno);
 }
 
 }  // namespace infra::core

@@ -19,6 +19,14 @@ namespace infra::core {
 // strerror text for an errno value (thread-safe).
 std::string errno_text(int errnum);
 
+// The hint for a failed file operation, chosen by the system's reason (no space,
+// permissions, a missing path, an I/O error, ...).
+std::string file_error_hint(int errnum);
+
+// Throws Error(kInvalidArgument) "could not <operation> <path>: <reason>" with that hint.
+[[noreturn]] void throw_file_error(const std::string& operation, const std::string& path,
+                                   int errnum);
+
 // Creates a directory with mode 0700. An existing directory is accepted and its mode
 // set to 0700; an existing non-directory is an error.
 void make_private_directory(const std::string& path);

@@ -167,33 +167,6 @@ std::string hex32(uint32_t v) {
 
 // ---- errors ----
 
-std::string hint_for(int err) {
-    switch (err) {
-        case ENOSPC:
-        case EDQUOT:
-        case EFBIG:
-            return "Free space on the file system (or raise the quota) and try again.";
-        case EACCES:
-        case EPERM:
-        case EROFS:
-            return "Check that the operating-system user that runs the server may read and "
-                   "write the path and that the file system is not read-only.";
-        case ENOENT:
-        case ENOTDIR:
-            return "Check that the path and every directory above it exist.";
-        case EIO:
-            return "The storage reported an I/O error; check the system log and the disk.";
-        default:
-            return "Check the path, its permissions and the file system that holds it.";
-    }
-}
-
-// Error "could not <operation> <path>: <reason>".
-[[noreturn]] void fail(const std::string& operation, const std::string& path, int err) {
-    throw Error(ErrorKind::kInvalidArgument,
-                "could not " + operation + " " + path + ": " + errno_text(err), hint_for(err));
-}
-
 // Error "archive file <path> is corrupt: <reason>".
 [[noreturn]] void corrupt(const std::string& path, const std::string& reason) {
     throw Error(ErrorKind::kInvalidArgument, "archive file " + path + " is corrupt: " + reason,
@@ -293,7 +266,7 @@ size_t read_full(int fd, void* buf, size_t size, const std::string& path) {
         if (got == 0) break;
         if (got < 0) {
             if (errno == EINTR) continue;
-            fail("read", path, errno);
+            throw_file_error("read", path, errno);
         }
         done += static_cast<size_t>(got);
     }
@@ -320,12 +293,12 @@ class TempFile {
             fd_ = open_retrying(path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
             if (fd_ >= 0) break;
             // EEXIST: a leftover of a crashed process that had the same pid; next number.
-            if (errno != EEXIST || attempt == 100) fail("create", path_, errno);
+            if (errno != EEXIST || attempt == 100) throw_file_error("create", path_, errno);
         }
         if (::fchmod(fd_, 0600) != 0) {
             const int err = errno;
             discard();
-            fail("set the mode of", path_, err);
+            throw_file_error("set the mode of", path_, err);
         }
     }
     TempFile(const TempFile&) = delete;
@@ -342,9 +315,9 @@ class TempFile {
             const ssize_t put = ::write(fd_, p, size);
             if (put < 0) {
                 if (errno == EINTR) continue;
-                fail("write", path_, errno);
+                throw_file_error("write", path_, errno);
             }
-            if (put == 0) fail("write", path_, ENOSPC);
+            if (put == 0) throw_file_error("write", path_, ENOSPC);
             p += put;
             size -= static_cast<size_t>(put);
         }
@@ -356,9 +329,9 @@ class TempFile {
             const ssize_t put = ::pwrite(fd_, p, size, offset);
             if (put < 0) {
                 if (errno == EINTR) continue;
-                fail("write", path_, errno);
+                throw_file_error("write", path_, errno);
             }
-            if (put == 0) fail("write", path_, ENOSPC);
+            if (put == 0) throw_file_error("write", path_, ENOSPC);
             p += put;
             size -= static_cast<size_t>(put);
             offset += put;
@@ -372,9 +345,9 @@ class TempFile {
         if (::fsync(fd) != 0) {
             const int err = errno;
             ::close(fd);
-            fail("fsync", path_, err);
+            throw_file_error("fsync", path_, err);
         }
-        if (::close(fd) != 0 && errno != EINTR) fail("close", path_, errno);
+        if (::close(fd) != 0 && errno != EINTR) throw_file_error("close", path_, errno);
     }
 
     // The file has been renamed: nothing to remove any more.
@@ -397,9 +370,9 @@ class SourceFile {
   public:
     explicit SourceFile(const std::string& path)
         : path_(path), fd_(open_retrying(path.c_str(), O_RDONLY | O_CLOEXEC)) {
-        if (fd_.get() < 0) fail("open", path, errno);
+        if (fd_.get() < 0) throw_file_error("open", path, errno);
         struct stat st;
-        if (::fstat(fd_.get(), &st) != 0) fail("stat", path, errno);
+        if (::fstat(fd_.get(), &st) != 0) throw_file_error("stat", path, errno);
         if (!S_ISREG(st.st_mode)) {
             throw Error(ErrorKind::kInvalidArgument,
                         "could not archive " + path + ": it is not a regular file",
@@ -427,7 +400,7 @@ class SourceFile {
     }
 
     void rewind() {
-        if (::lseek(fd_.get(), 0, SEEK_SET) != 0) fail("seek in", path_, errno);
+        if (::lseek(fd_.get(), 0, SEEK_SET) != 0) throw_file_error("seek in", path_, errno);
         read_ = 0;
     }
 
@@ -521,7 +494,7 @@ class ContainerReader {
     // Opens path; fails when it cannot be opened or its header is invalid.
     explicit ContainerReader(const std::string& path)
         : path_(path), fd_(open_retrying(path.c_str(), O_RDONLY | O_CLOEXEC)) {
-        if (fd_.get() < 0) fail("open", path, errno);
+        if (fd_.get() < 0) throw_file_error("open", path, errno);
         init();
     }
 
@@ -574,7 +547,7 @@ class ContainerReader {
     void init() {
         const std::string& path = path_;
         struct stat st;
-        if (::fstat(fd_.get(), &st) != 0) fail("stat", path, errno);
+        if (::fstat(fd_.get(), &st) != 0) throw_file_error("stat", path, errno);
         if (!S_ISREG(st.st_mode)) {
             throw Error(ErrorKind::kInvalidArgument,
                         "archive file " + path + " is not a regular file",
@@ -855,7 +828,7 @@ bool rename_no_replace(const std::string& from, const std::string& to) {
         const int err = errno;
         throw Error(ErrorKind::kInvalidArgument,
                     "could not rename " + from + " to " + to + ": " + errno_text(err),
-                    hint_for(err));
+                    file_error_hint(err));
     }
 #endif
     struct stat st;
@@ -864,7 +837,7 @@ bool rename_no_replace(const std::string& from, const std::string& to) {
         const int err = errno;
         throw Error(ErrorKind::kInvalidArgument,
                     "could not rename " + from + " to " + to + ": " + errno_text(err),
-                    hint_for(err));
+                    file_error_hint(err));
     }
     return true;
 }
@@ -873,7 +846,7 @@ bool exists_no_follow(const std::string& path) {
     struct stat st;
     if (::lstat(path.c_str(), &st) == 0) return true;
     if (errno == ENOENT) return false;
-    fail("stat", path, errno);
+    throw_file_error("stat", path, errno);
 }
 
 }  // namespace
@@ -1048,13 +1021,13 @@ RestoreOutcome restore_wal_file(const std::string& archive_dir, const std::strin
     Fd fd(open_retrying(path.c_str(), O_RDONLY | O_CLOEXEC));
     if (fd.get() < 0) {
         const int err = errno;
-        if (err != ENOENT) fail("open", path, err);
+        if (err != ENOENT) throw_file_error("open", path, err);
         // Not in the archive; but a missing archive directory (unmounted, misconfigured)
         // is an error, not "no such WAL": recovery would end too early.
         struct stat st;
         if (::stat(archive_dir.c_str(), &st) != 0)
-            fail("open archive directory", archive_dir, errno);
-        if (!S_ISDIR(st.st_mode)) fail("open archive directory", archive_dir, ENOTDIR);
+            throw_file_error("open archive directory", archive_dir, errno);
+        if (!S_ISDIR(st.st_mode)) throw_file_error("open archive directory", archive_dir, ENOTDIR);
         return RestoreOutcome::kNotInArchive;
     }
     ContainerReader reader(path, std::move(fd));
