@@ -24,6 +24,7 @@
 #include "core/errors.hpp"
 #include "core/sha256.hpp"
 #include "unprivileged.hpp"
+#include "refusal.hpp"
 
 namespace infra::core {
 
@@ -51,18 +52,7 @@ using nlohmann::json;
 const std::string kHashA = sha256_hex("a");
 const std::string kHashB = sha256_hex("b");
 
-// The message of the Error(kInvalidArgument) that f must throw; its hint must not be empty.
-std::string refusal(const std::function<void()>& f) {
-    try {
-        f();
-        ADD_FAILURE() << "no error";
-        return "(no error)";
-    } catch (const Error& e) {
-        EXPECT_EQ(e.kind(), ErrorKind::kInvalidArgument) << e.what();
-        EXPECT_FALSE(e.hint().empty()) << e.what();
-        return e.what();
-    }
-}
+using infra::test::refusal;
 
 std::string parse_refusal(const std::string& text) {
     return refusal([&] { manifest_from_json(text); });

@@ -25,6 +25,7 @@
 #include "core/errors.hpp"
 #include "core/file_util.hpp"
 #include "unprivileged.hpp"
+#include "refusal.hpp"
 
 namespace infra::core {
 namespace {
@@ -84,18 +85,7 @@ class FileUtilTest : public ::testing::Test {
     std::string dir_;
 };
 
-// The message of the Error(kInvalidArgument) that f must throw; its hint must not be empty.
-std::string refusal(const std::function<void()>& f) {
-    try {
-        f();
-        ADD_FAILURE() << "no error";
-        return "(no error)";
-    } catch (const Error& e) {
-        EXPECT_EQ(e.kind(), ErrorKind::kInvalidArgument) << e.what();
-        EXPECT_FALSE(e.hint().empty()) << e.what();
-        return e.what();
-    }
-}
+using infra::test::refusal;
 
 // The message of the Error(kInternal) that f must throw.
 std::string internal_error(const std::function<void()>& f) {

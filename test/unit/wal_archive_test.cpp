@@ -26,6 +26,7 @@
 #include "core/file_util.hpp"
 #include "core/wal_archive.hpp"
 #include "unprivileged.hpp"
+#include "refusal.hpp"
 
 namespace infra::core {
 
@@ -116,18 +117,7 @@ void reseal_header(std::string& container) {
     set_le32(container, 28, crc32c(container.data(), 28));
 }
 
-// The message of the Error(kInvalidArgument) that f must throw; its hint must not be empty.
-std::string refusal(const std::function<void()>& f) {
-    try {
-        f();
-        ADD_FAILURE() << "no error";
-        return "(no error)";
-    } catch (const Error& e) {
-        EXPECT_EQ(e.kind(), ErrorKind::kInvalidArgument) << e.what();
-        EXPECT_FALSE(e.hint().empty()) << e.what();
-        return e.what();
-    }
-}
+using infra::test::refusal;
 
 bool contains(const std::string& text, const std::string& part) {
     return text.find(part) != std::string::npos;
