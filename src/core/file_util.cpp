@@ -15,6 +15,7 @@
 #include <memory>
 
 #include "core/errors.hpp"
+#include "core/unique_fd.hpp"
 
 namespace infra::core {
 
@@ -32,39 +33,11 @@ constexpr size_t kReadChunkSize = 64 * 1024;
 }
 
 // Closes a descriptor when the scope ends, whichever way it ends.
-class Fd {
-  public:
-    explicit Fd(int fd) : fd_(fd) {}
-    ~Fd() {
-        if (fd_ >= 0) ::close(fd_);
-    }
-    Fd(const Fd&) = delete;
-    Fd& operator=(const Fd&) = delete;
-    int get() const { return fd_; }
-    // Gives the descriptor up (to fdopendir, which then owns it).
-    int release() {
-        const int fd = fd_;
-        fd_ = -1;
-        return fd;
-    }
-
-  private:
-    int fd_;
-};
 
 struct DirCloser {
     void operator()(DIR* dir) const { ::closedir(dir); }
 };
 using DirPtr = std::unique_ptr<DIR, DirCloser>;
-
-// open(2), retried on EINTR.
-int open_retrying(const char* path, int flags, mode_t mode = 0) {
-    int fd;
-    do {
-        fd = ::open(path, flags, mode);
-    } while (fd < 0 && errno == EINTR);
-    return fd;
-}
 
 int openat_retrying(int dirfd, const char* name, int flags) {
     int fd;
@@ -122,7 +95,8 @@ std::vector<std::string> read_names(DIR* dir, const std::string& display_path) {
 // without following a symlink, as a DIR stream.
 DirPtr open_directory_nofollow(int dirfd, const std::string& name,
                                const std::string& display_path) {
-    Fd fd(openat_retrying(dirfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    UniqueFd fd(
+        openat_retrying(dirfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (fd.get() < 0) throw_file_error("open directory", display_path, errno);
     DIR* dir = ::fdopendir(fd.get());
     if (dir == nullptr) throw_file_error("open directory", display_path, errno);
@@ -218,8 +192,8 @@ void make_private_directory(const std::string& path) {
     }
     // Whether just made (the umask may have taken bits away) or already there, open it
     // without following a symlink and set the mode on what was opened.
-    Fd fd(open_retrying(without_trailing_slashes(path).c_str(),
-                        O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    UniqueFd fd(open_retrying(without_trailing_slashes(path).c_str(),
+                              O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (fd.get() >= 0) {
         if (::fchmod(fd.get(), 0700) != 0) throw_file_error("set the mode of", path, errno);
         return;
@@ -241,7 +215,7 @@ void make_private_directory(const std::string& path) {
 }
 
 void fsync_path(const std::string& path) {
-    Fd fd(open_retrying(path.c_str(), O_RDONLY | O_CLOEXEC));
+    UniqueFd fd(open_retrying(path.c_str(), O_RDONLY | O_CLOEXEC));
     if (fd.get() < 0) throw_file_error("open", path, errno);
     if (::fsync(fd.get()) != 0) throw_file_error("fsync", path, errno);
 }
@@ -323,7 +297,7 @@ void write_file_durably(const std::string& path, const std::string& contents) {
 }
 
 std::string read_file(const std::string& path) {
-    Fd fd(open_retrying(path.c_str(), O_RDONLY | O_CLOEXEC));
+    UniqueFd fd(open_retrying(path.c_str(), O_RDONLY | O_CLOEXEC));
     if (fd.get() < 0) throw_file_error("open", path, errno);
     std::string contents;
     std::unique_ptr<char[]> chunk(new char[kReadChunkSize]);

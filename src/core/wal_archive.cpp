@@ -24,6 +24,7 @@
 
 #include "core/errors.hpp"
 #include "core/file_util.hpp"
+#include "core/unique_fd.hpp"
 
 namespace infra::core {
 
@@ -233,30 +234,6 @@ std::string join(const std::string& dir, const std::string& name) {
 
 // ---- descriptors and files ----
 
-int open_retrying(const char* path, int flags, mode_t mode = 0) {
-    int fd;
-    do {
-        fd = ::open(path, flags, mode);
-    } while (fd < 0 && errno == EINTR);
-    return fd;
-}
-
-class Fd {
-  public:
-    explicit Fd(int fd = -1) : fd_(fd) {}
-    ~Fd() {
-        if (fd_ >= 0) ::close(fd_);
-    }
-    Fd(Fd&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
-    Fd(const Fd&) = delete;
-    Fd& operator=(const Fd&) = delete;
-    Fd& operator=(Fd&&) = delete;
-    int get() const { return fd_; }
-
-  private:
-    int fd_;
-};
-
 // Reads up to size bytes, looping over short reads and EINTR; fewer only at end of file.
 size_t read_full(int fd, void* buf, size_t size, const std::string& path) {
     auto* p = static_cast<char*>(buf);
@@ -406,7 +383,7 @@ class SourceFile {
 
   private:
     std::string path_;
-    Fd fd_;
+    UniqueFd fd_;
     int64_t size_ = 0;
     int64_t read_ = 0;
 };
@@ -499,7 +476,9 @@ class ContainerReader {
     }
 
     // Takes over fd, open on path; fails when the header is invalid.
-    ContainerReader(const std::string& path, Fd fd) : path_(path), fd_(std::move(fd)) { init(); }
+    ContainerReader(const std::string& path, UniqueFd fd) : path_(path), fd_(std::move(fd)) {
+        init();
+    }
 
     const ArchivedFileInfo& info() const { return info_; }
 
@@ -642,7 +621,7 @@ class ContainerReader {
     }
 
     std::string path_;
-    Fd fd_;
+    UniqueFd fd_;
     ArchivedFileInfo info_;
     int64_t payload_left_ = 0;  // payload bytes not yet read from the file
     int64_t produced_ = 0;      // decoded bytes handed out
@@ -1018,7 +997,7 @@ RestoreOutcome restore_wal_file(const std::string& archive_dir, const std::strin
                     "Pass the path PostgreSQL gives (%p), e.g. pg_wal/RECOVERYXLOG.");
     }
     const std::string path = join(archive_dir, file_name);
-    Fd fd(open_retrying(path.c_str(), O_RDONLY | O_CLOEXEC));
+    UniqueFd fd(open_retrying(path.c_str(), O_RDONLY | O_CLOEXEC));
     if (fd.get() < 0) {
         const int err = errno;
         if (err != ENOENT) throw_file_error("open", path, err);

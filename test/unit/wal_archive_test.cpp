@@ -27,6 +27,7 @@
 #include "core/wal_archive.hpp"
 #include "unprivileged.hpp"
 #include "refusal.hpp"
+#include "file_size_limit.hpp"
 
 namespace infra::core {
 
@@ -123,31 +124,7 @@ bool contains(const std::string& text, const std::string& part) {
     return text.find(part) != std::string::npos;
 }
 
-// Sets RLIMIT_FSIZE and ignores SIGXFSZ for one scope, so that writing past the limit
-// fails with EFBIG instead of killing the process.
-class ScopedFileSizeLimit {
-  public:
-    explicit ScopedFileSizeLimit(rlim_t bytes) {
-        ok_ = ::getrlimit(RLIMIT_FSIZE, &old_limit_) == 0;
-        struct sigaction ignore {};
-        ignore.sa_handler = SIG_IGN;
-        sigemptyset(&ignore.sa_mask);
-        ok_ = ok_ && ::sigaction(SIGXFSZ, &ignore, &old_action_) == 0;
-        struct rlimit limit = old_limit_;
-        limit.rlim_cur = bytes;
-        ok_ = ok_ && ::setrlimit(RLIMIT_FSIZE, &limit) == 0;
-    }
-    ~ScopedFileSizeLimit() {
-        ::setrlimit(RLIMIT_FSIZE, &old_limit_);
-        ::sigaction(SIGXFSZ, &old_action_, nullptr);
-    }
-    bool ok() const { return ok_; }
-
-  private:
-    bool ok_ = false;
-    struct rlimit old_limit_ {};
-    struct sigaction old_action_ {};
-};
+using infra::test::ScopedFileSizeLimit;
 
 // A fresh directory from mkdtemp(3) with archive/, src/ and out/ inside, removed with its
 // contents at the end of the test.
