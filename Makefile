@@ -25,7 +25,7 @@ PG_INCLUDE_SERVER := $(shell $(PG_CONFIG) --includedir-server)
 # to our code only.
 PG_CPPFLAGS = -isystem $(PG_INCLUDE_SERVER) -Isrc
 PG_CXXFLAGS = -std=c++17 -Wall -Wextra -Werror -Wno-missing-field-initializers
-SHLIB_LINK += -lstdc++ -lzstd -llz4
+SHLIB_LINK += -lstdc++ -lzstd -llz4 -larchive
 # No LLVM bitcode: the JIT cannot inline C++ anyway, and clang would need the same flags.
 override with_llvm = no
 

@@ -1,5 +1,7 @@
--- infra_ext 0.3.0: point-in-time recovery, first part — the readiness check of WAL
--- archiving (infra_ext itself is the archive module: archive_library = 'infra_ext').
+-- infra_ext 0.3.0: point-in-time recovery. infra_ext itself is the archive module
+-- (archive_library = 'infra_ext'); this script adds the readiness check, base backups
+-- (pg_basebackup run as a job), the WAL archive's statistics and cleanup, and recovery
+-- plans.
 
 \echo Use "ALTER EXTENSION infra_ext UPDATE TO '0.3.0'" to load this file. \quit
 
@@ -113,3 +115,228 @@ COMMENT ON FUNCTION infra.pitr_config() IS
 
 REVOKE ALL ON FUNCTION infra.pitr_config() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION infra.pitr_config() TO infra_viewer;
+
+-- C helpers (src/pg/pitr_sql.cpp, src/pg/wal_monitor.cpp) ---------------------------------
+CREATE FUNCTION infra._base_backup_location(id bigint, at timestamptz) RETURNS jsonb
+    AS 'MODULE_PATHNAME', 'infra_base_backup_location' LANGUAGE C STRICT VOLATILE;
+CREATE FUNCTION infra._wal_archive_scan() RETURNS jsonb
+    AS 'MODULE_PATHNAME', 'infra_wal_archive_scan' LANGUAGE C VOLATILE;
+CREATE FUNCTION infra._wal_monitor_state() RETURNS jsonb
+    AS 'MODULE_PATHNAME', 'infra_wal_monitor_state' LANGUAGE C VOLATILE;
+CREATE FUNCTION infra._recovery_plan(target_time timestamptz, base_backup_id bigint) RETURNS jsonb
+    AS 'MODULE_PATHNAME', 'infra_recovery_plan' LANGUAGE C VOLATILE;
+CREATE FUNCTION infra._cleanup_wal_archive(dry_run boolean) RETURNS jsonb
+    AS 'MODULE_PATHNAME', 'infra_cleanup_wal_archive' LANGUAGE C STRICT VOLATILE;
+
+-- Base backups ---------------------------------------------------------------------------
+ALTER TABLE infra.jobs DROP CONSTRAINT jobs_kind_check;
+ALTER TABLE infra.jobs ADD CONSTRAINT jobs_kind_check
+    CHECK (kind IN ('backup', 'restore', 'verify', 'cleanup', 'base_backup'));
+
+CREATE TABLE infra.base_backups (
+    id bigserial PRIMARY KEY,
+    status text NOT NULL DEFAULT 'queued'
+        CHECK (status IN ('queued', 'running', 'succeeded', 'failed', 'cancelled', 'expired')),
+    job_id bigint,
+    requested_by name NOT NULL,
+    label text NOT NULL,
+    format text NOT NULL CHECK (format IN ('plain', 'tar')),
+    compression text NOT NULL CHECK (compression IN ('none', 'gzip', 'lz4', 'zstd')),
+    path text,
+    timeline integer,
+    start_lsn pg_lsn,
+    stop_lsn pg_lsn,
+    start_time timestamptz,
+    stop_time timestamptz,
+    system_identifier bigint,
+    pg_version integer,
+    wal_segment_size bigint,
+    bytes bigint,
+    verified_by text,
+    created_at timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+    started_at timestamptz,
+    finished_at timestamptz,
+    expired_at timestamptz,
+    error text,
+    CHECK (format = 'tar' OR compression = 'none')
+);
+COMMENT ON TABLE infra.base_backups IS
+    'Catalog of base backups (pg_basebackup): where, which WAL range and timeline, verified how; expired ones were removed by retention.';
+
+-- Mirrors a base_backup job's state changes into its catalog row (the job machinery of
+-- the backups issue drives infra.jobs; this keeps infra.base_backups in step).
+CREATE FUNCTION infra._mirror_base_backup_job() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    bb_id bigint := (NEW.params->>'base_backup_id')::bigint;
+    info jsonb := NEW.result->'info';
+BEGIN
+    IF NEW.state = 'running' THEN
+        UPDATE infra.base_backups SET status = 'running', started_at = NEW.started_at
+         WHERE id = bb_id;
+    ELSIF NEW.state = 'succeeded' THEN
+        UPDATE infra.base_backups
+           SET status = 'succeeded', finished_at = NEW.finished_at, error = NULL,
+               path = NEW.result->>'path', bytes = (NEW.result->>'bytes')::bigint,
+               timeline = (info->>'timeline')::integer,
+               start_lsn = (info->>'start_lsn')::pg_lsn, stop_lsn = (info->>'stop_lsn')::pg_lsn,
+               start_time = (info->>'start_time')::timestamptz,
+               stop_time = (info->>'stop_time')::timestamptz,
+               system_identifier = (info->>'system_identifier')::numeric::bigint,
+               pg_version = (info->>'pg_version_num')::integer,
+               wal_segment_size = (info->>'wal_segment_size')::bigint,
+               verified_by = info->>'verified_by'
+         WHERE id = bb_id;
+        UPDATE infra.base_backups
+           SET status = 'expired', expired_at = NEW.finished_at, path = NULL
+         WHERE id IN (SELECT jsonb_array_elements_text(coalesce(NEW.result->'expired', '[]'))::bigint);
+    ELSIF NEW.state IN ('failed', 'cancelled') THEN
+        UPDATE infra.base_backups
+           SET status = NEW.state, finished_at = NEW.finished_at, error = NEW.error
+         WHERE id = bb_id;
+    END IF;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER base_backup_job_state AFTER UPDATE OF state ON infra.jobs
+    FOR EACH ROW WHEN (NEW.kind = 'base_backup' AND NEW.state IS DISTINCT FROM OLD.state)
+    EXECUTE FUNCTION infra._mirror_base_backup_job();
+
+CREATE FUNCTION infra.create_base_backup(wait boolean DEFAULT false) RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    fmt text := current_setting('infra.base_backup_format');
+    comp text := current_setting('infra.base_backup_compression');
+    new_id bigint;
+    loc jsonb;
+    job bigint;
+    bb_label text;
+BEGIN
+    IF fmt = 'plain' AND comp <> 'none' THEN
+        RAISE EXCEPTION USING ERRCODE = 'IX001',
+            MESSAGE = format('infra.base_backup_compression = %s needs infra.base_backup_format = tar', comp),
+            HINT = 'Set infra.base_backup_format = ''tar'' (or the compression to none) and reload.';
+    END IF;
+    IF current_setting('wal_level') = 'minimal' OR current_setting('max_wal_senders')::int < 2 THEN
+        RAISE EXCEPTION USING ERRCODE = 'IX001',
+            MESSAGE = format('pg_basebackup cannot run: wal_level = %s, max_wal_senders = %s',
+                             current_setting('wal_level'), current_setting('max_wal_senders')),
+            HINT = 'It needs wal_level = replica and max_wal_senders >= 2; SELECT infra.pitr_config() shows the statements that fix it.';
+    END IF;
+    INSERT INTO infra.base_backups (requested_by, label, format, compression)
+    VALUES (infra._caller_role(), 'infra_ext base backup', fmt, comp) RETURNING id INTO new_id;
+    bb_label := 'infra_ext base backup ' || new_id;
+    loc := infra._base_backup_location(new_id, clock_timestamp());
+    job := infra._queue_job('base_backup', NULL, NULL,
+                            jsonb_build_object('base_backup_id', new_id, 'label', bb_label,
+                                               'root', loc->>'root', 'path', loc->>'path',
+                                               'partial_dir', loc->>'partial', 'format', fmt,
+                                               'compression', comp,
+                                               'retention', current_setting('infra.base_backup_retention')::int),
+                            infra._caller_role());
+    UPDATE infra.base_backups SET job_id = job, label = bb_label WHERE id = new_id;
+    PERFORM infra._audit('base_backup_request', 'base backup ' || new_id,
+                         jsonb_build_object('job_id', job, 'wait', wait, 'format', fmt,
+                                            'compression', comp, 'path', loc->>'path'));
+    IF wait THEN
+        PERFORM infra._run_job_and_wait(job);
+    ELSE
+        PERFORM infra._wake_launcher_at_commit();
+    END IF;
+    RETURN new_id;
+END
+$$;
+COMMENT ON FUNCTION infra.create_base_backup(boolean) IS
+    'Queues a pg_basebackup into infra.base_backup_dir, verified and catalogued in infra.base_backups; returns its id. wait => true runs it now and raises its error.';
+
+-- WAL archive statistics and cleanup ----------------------------------------------------
+CREATE FUNCTION infra.wal_archive_stats() RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    archive jsonb := infra._wal_archive_scan();
+    monitor jsonb := infra._wal_monitor_state();
+    arch record;
+    ready bigint;
+    bb record;
+BEGIN
+    SELECT * INTO arch FROM pg_stat_archiver;
+    SELECT count(*) INTO ready FROM pg_ls_archive_statusdir() WHERE name LIKE '%.ready';
+    SELECT count(*) AS retained, max(stop_time) AS newest_stop, min(start_lsn) AS oldest_start
+      INTO bb FROM infra.base_backups WHERE status = 'succeeded';
+    RETURN jsonb_build_object(
+        'archive_dir', archive->'dir',
+        'compression', current_setting('infra.wal_compression'),
+        'archive', archive - 'dir',
+        'archiver', jsonb_build_object(
+            'archived_count', arch.archived_count,
+            'last_archived_wal', arch.last_archived_wal,
+            'last_archived_time', arch.last_archived_time,
+            'failed_count', arch.failed_count,
+            'last_failed_wal', arch.last_failed_wal,
+            'last_failed_time', arch.last_failed_time,
+            'last_failure', monitor->'last_failure',
+            'failing', arch.last_failed_time IS NOT NULL
+                       AND (arch.last_archived_time IS NULL OR arch.last_failed_time > arch.last_archived_time)),
+        'rpo_seconds', round(extract(epoch FROM clock_timestamp() - arch.last_archived_time)::numeric, 3),
+        'ready_files', ready,
+        'gaps', archive->'gaps',
+        'timelines', archive->'timelines',
+        'base_backups', jsonb_build_object(
+            'retained', bb.retained,
+            'newest_stop_time', bb.newest_stop,
+            'newest_age_seconds', round(extract(epoch FROM clock_timestamp() - bb.newest_stop)::numeric, 3),
+            'oldest_start_lsn', bb.oldest_start),
+        'monitor_interval_seconds', monitor->'interval_seconds',
+        'history', monitor->'history');
+END
+$$;
+COMMENT ON FUNCTION infra.wal_archive_stats() IS
+    'The WAL archive: segments, bytes stored and original, oldest/newest, gaps, timelines, free space; the archiver''s counts, last failure and RPO; the WAL monitor''s recent samples.';
+
+CREATE FUNCTION infra.cleanup_wal_archive(dry_run boolean DEFAULT false) RETURNS jsonb
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    outcome jsonb;
+BEGIN
+    IF dry_run IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'IX001', MESSAGE = 'dry_run must not be NULL',
+            HINT = 'Pass true to see what would be removed, false to remove it.';
+    END IF;
+    PERFORM pg_advisory_xact_lock(7471, 3);  -- one WAL cleanup at a time
+    outcome := infra._cleanup_wal_archive(dry_run);
+    PERFORM infra._audit(CASE WHEN dry_run THEN 'wal_cleanup_dry_run' ELSE 'wal_cleanup' END,
+                         'WAL archive', outcome - 'files');
+    RETURN outcome;
+END
+$$;
+COMMENT ON FUNCTION infra.cleanup_wal_archive(boolean) IS
+    'Removes archived WAL older than the start of the oldest retained base backup (never WAL a retained base backup needs); dry_run => true only lists it.';
+
+-- Recovery plans ---------------------------------------------------------------------------
+CREATE FUNCTION infra.recovery_plan(target_time timestamptz, base_backup_id bigint DEFAULT NULL)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    plan jsonb := infra._recovery_plan(target_time, base_backup_id);
+BEGIN
+    PERFORM infra._audit('recovery_plan', 'PITR to ' || target_time,
+                         jsonb_build_object('ok', plan->'ok', 'base_backup_id', plan->'base_backup'->'id',
+                                            'problems', plan->'problems'));
+    RETURN plan;
+END
+$$;
+COMMENT ON FUNCTION infra.recovery_plan(timestamptz, bigint) IS
+    'How to recover to target_time: the base backup, the WAL needed and whether the archive has it, the steps and a PostgreSQL 15 shell script.';
+
+-- Privileges ------------------------------------------------------------------------------
+REVOKE ALL ON FUNCTION infra._base_backup_location(bigint, timestamptz), infra._wal_archive_scan(),
+    infra._wal_monitor_state(), infra._recovery_plan(timestamptz, bigint),
+    infra._cleanup_wal_archive(boolean), infra._mirror_base_backup_job(),
+    infra.create_base_backup(boolean), infra.wal_archive_stats(),
+    infra.cleanup_wal_archive(boolean), infra.recovery_plan(timestamptz, bigint) FROM PUBLIC;
+REVOKE ALL ON infra.base_backups FROM PUBLIC;
+GRANT SELECT ON infra.base_backups TO infra_viewer;
+GRANT EXECUTE ON FUNCTION infra.wal_archive_stats(), infra.recovery_plan(timestamptz, bigint)
+    TO infra_viewer;
+GRANT EXECUTE ON FUNCTION infra.create_base_backup(boolean) TO infra_operator;
+GRANT EXECUTE ON FUNCTION infra.cleanup_wal_archive(boolean) TO infra_admin;

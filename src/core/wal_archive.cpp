@@ -1029,6 +1029,27 @@ RestoreOutcome restore_wal_file(const std::string& archive_dir, const std::strin
     return RestoreOutcome::kRestored;
 }
 
+std::string read_archived_file(const std::string& path) {
+    ContainerReader reader(path);
+    std::string bytes;
+    // The header's size is only trusted once decoded: reserve at most one chunk from it.
+    bytes.reserve(static_cast<size_t>(
+        std::min<int64_t>(reader.info().original_bytes, static_cast<int64_t>(kChunkSize))));
+    std::unique_ptr<char[]> buf = new_chunk();
+    uint32_t crc = 0;
+    for (;;) {
+        const size_t n = reader.read(buf.get(), kChunkSize);
+        if (n == 0) break;
+        crc = crc32c(buf.get(), n, crc);
+        bytes.append(buf.get(), n);
+    }
+    if (crc != reader.info().crc32c) {
+        corrupt(path, "CRC-32C mismatch (header " + hex32(reader.info().crc32c) + ", data " +
+                          hex32(crc) + ")");
+    }
+    return bytes;
+}
+
 ArchivedFileInfo read_archived_file_info(const std::string& path) {
     return ContainerReader(path).info();
 }

@@ -61,6 +61,10 @@ enum class RestoreOutcome { kRestored, kNotInArchive };
 RestoreOutcome restore_wal_file(const std::string& archive_dir, const std::string& file_name,
                                 const std::string& dest_path);
 
+// Reads the whole archived file at path, decodes it and checks its size and CRC-32C;
+// returns the original bytes (for small files: .history, .backup). Throws when invalid.
+std::string read_archived_file(const std::string& path);
+
 // Reads and checks a container's header (not the payload). Throws when invalid.
 struct ArchivedFileInfo {
     WalCompression compression = WalCompression::kOff;

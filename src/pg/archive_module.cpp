@@ -11,7 +11,8 @@
 // Nothing here may raise one: core errors are C++ exceptions caught below, the message
 // is copied to a fixed buffer, every C++ frame has unwound, and only then is it logged
 // as a WARNING and false returned — the WAL stays in pg_wal and the archiver retries.
-// No shared state.
+// Shared state: a failure's reason is recorded for infra.wal_archive_stats() through
+// wal_monitor_record_failure (its lock rules are in wal_monitor.hpp).
 #include <sys/stat.h>
 
 #include <cstring>
@@ -22,6 +23,7 @@
 #include "core/wal_archive.hpp"
 #include "pg/pg_includes.hpp"
 #include "pg/settings.hpp"
+#include "pg/wal_monitor.hpp"
 
 extern "C" {
 #include "postmaster/pgarch.h"
@@ -57,6 +59,7 @@ bool archive_one_file(const char* file, const char* path) {
         strlcpy(failure, "unknown error", sizeof failure);
     }
     if (failure[0] != '\0') {
+        wal_monitor_record_failure(file, failure);
         ereport(WARNING, (errmsg("infra_ext could not archive \"%s\": %s", file, failure),
                           errhint("The file stays in pg_wal and archiving is retried; fix "
                                   "infra.wal_archive_dir (or free space) and it catches up.")));

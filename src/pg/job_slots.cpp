@@ -66,6 +66,9 @@ int claim_job_slot(int64 job_id, const char* kind, const char* database, const s
             std::strcmp(slot.database, database) == 0) {
             blocking_job = slot.job_id;
         }
+        if (std::strcmp(kind, "base_backup") == 0 && std::strcmp(slot.kind, "base_backup") == 0) {
+            blocking_job = slot.job_id;
+        }
     }
     if (blocking_job == 0 && chosen >= 0) {
         JobSlot& slot = job_slots->slots[chosen];
@@ -88,8 +91,10 @@ int claim_job_slot(int64 job_id, const char* kind, const char* database, const s
         return -1;
     }
     if (blocking_job != 0) {
-        *busy = "backup job " + std::to_string(blocking_job) + " of database \"" + database +
-                "\" is running";
+        *busy = std::strcmp(kind, "base_backup") == 0
+                    ? "base backup job " + std::to_string(blocking_job) + " is running"
+                    : "backup job " + std::to_string(blocking_job) + " of database \"" + database +
+                          "\" is running";
         return -1;
     }
     if (chosen < 0) {

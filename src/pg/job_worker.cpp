@@ -14,7 +14,8 @@
 //            then renames it to the target (replacing the old one only at the end);
 //   verify   checks every file against the manifest, restores into a scratch database,
 //            compares every table's row count with the manifest, drops the scratch;
-//   cleanup  runs infra._cleanup(false) in infra.database.
+//   cleanup  runs infra._cleanup(false) in infra.database;
+//   base_backup  see base_backup_job.cpp.
 // and reports one JSON outcome into its slot. It never writes infra.jobs itself: the
 // owner does (a waiting session's rows are invisible to every other process).
 //
@@ -38,7 +39,9 @@
 #include "core/file_util.hpp"
 #include "core/sha256.hpp"
 #include "core/time_format.hpp"
+#include "pg/base_backup_job.hpp"
 #include "pg/firewall.hpp"
+#include "pg/job_children.hpp"
 #include "pg/job_slots.hpp"
 #include "pg/pg_includes.hpp"
 #include "pg/settings.hpp"
@@ -70,128 +73,8 @@ constexpr const char* kRowCountsSql =
     "OR EXISTS (SELECT 1 FROM pg_extension e WHERE c.oid = ANY (e.extconfig))) "
     "ORDER BY 1";
 
-class Cancelled : public std::exception {
-  public:
-    const char* what() const noexcept override { return "cancelled"; }
-};
-
 int slot_index = -1;
 
-std::string now_iso() {
-    return core::iso8601_utc(core::unix_seconds_from_pg(GetCurrentTimestamp()));
-}
-
-void check_shutdown() {
-    if (!PostmasterIsAlive()) proc_exit(1);
-    if (ShutdownRequestPending) throw Cancelled();
-    if (ConfigReloadPending) {
-        ConfigReloadPending = false;
-        pg_call([] { ProcessConfigFile(PGC_SIGHUP); });
-    }
-}
-
-struct Connection {
-    std::string host, user, bindir, maintenance_db;
-    int port = 5432;
-    int lock_wait_timeout_ms = 60000;
-};
-
-Connection connection_from(const json& params) {
-    const json& c = params.at("conn");
-    Connection conn;
-    conn.host = c.at("host").get<std::string>();
-    conn.port = c.at("port").get<int>();
-    conn.user = c.at("user").get<std::string>();
-    conn.bindir = c.at("bindir").get<std::string>();
-    conn.maintenance_db = c.at("maintenance_db").get<std::string>();
-    conn.lock_wait_timeout_ms = c.at("lock_wait_timeout_ms").get<int>();
-    return conn;
-}
-
-core::ChildSpec child_spec(const Connection& conn, const std::string& program,
-                           std::vector<std::string> args) {
-    core::ChildSpec spec;
-    spec.program = conn.bindir + "/" + program;
-    spec.args = {"--host=" + conn.host, "--port=" + std::to_string(conn.port),
-                 "--username=" + conn.user, "--no-password"};
-    spec.args.insert(spec.args.end(), args.begin(), args.end());
-    spec.env = {"PGAPPNAME=infra_ext " + program, "PGCONNECT_TIMEOUT=30", "PGOPTIONS="};
-    return spec;
-}
-
-// Runs a child to its end, passing its stdout to on_stdout (when piped), watching for
-// cancellation; throws with the program's stderr when it fails.
-template <typename OnStdout>
-void drive_child(core::ChildProcess& child, const char* what, OnStdout&& on_stdout) {
-    static char buffer[256 * 1024];
-    for (;;) {
-        // DROP DATABASE (run by our own psql child, among others) waits until every
-        // backend has absorbed its barrier: absorb it while waiting for the child.
-        if (ProcSignalBarrierPending) pg_call([] { ProcessProcSignalBarrier(); });
-        if (ShutdownRequestPending || !PostmasterIsAlive()) {
-            child.signal_group(SIGTERM);
-            child.wait();
-            check_shutdown();
-        }
-        struct pollfd fds[2];
-        int n = 0;
-        if (child.stdout_fd() >= 0) fds[n++] = {child.stdout_fd(), POLLIN, 0};
-        if (child.stderr_fd() >= 0) fds[n++] = {child.stderr_fd(), POLLIN, 0};
-        if (n == 0) break;
-        int ready = poll(fds, n, 250);
-        if (ready < 0 && errno != EINTR) {
-            throw core::Error(core::ErrorKind::kInternal,
-                              "poll failed: " + core::errno_text(errno));
-        }
-        for (;;) {
-            long got = child.stdout_fd() >= 0 ? child.read_stdout(buffer, sizeof buffer) : -1;
-            if (got <= 0) break;
-            on_stdout(buffer, static_cast<size_t>(got));
-        }
-        child.read_stderr();
-    }
-    int status = child.wait();
-    if (!core::exited_successfully(status)) {
-        std::string err = child.stderr_text();
-        while (!err.empty() && (err.back() == '\n' || err.back() == ' ')) err.pop_back();
-        throw core::Error(core::ErrorKind::kInvalidArgument,
-                          std::string(what) + " failed (" + core::describe_wait_status(status) +
-                              ")" + (err.empty() ? "" : ": " + err));
-    }
-}
-
-template <typename OnStdout>
-void run_child(const core::ChildSpec& spec, const char* what, OnStdout&& on_stdout) {
-    core::ChildProcess child = core::ChildProcess::spawn(spec);
-    drive_child(child, what, on_stdout);
-}
-
-void run_child_quietly(const core::ChildSpec& spec, const char* what) {
-    run_child(spec, what, [](const char*, size_t) {});
-}
-
-std::string run_child_output(const core::ChildSpec& spec, const char* what) {
-    std::string out;
-    run_child(spec, what, [&](const char* data, size_t n) { out.append(data, n); });
-    return out;
-}
-
-// psql running each statement with its own --command, in order, stopping at an error.
-core::ChildSpec psql(const Connection& conn, const std::string& database,
-                     const std::vector<std::string>& statements) {
-    std::vector<std::string> args = {"--no-psqlrc",          "--quiet",
-                                     "--no-align",           "--tuples-only",
-                                     "--field-separator=\t", "--set=ON_ERROR_STOP=1",
-                                     "--dbname=" + database};
-    for (const std::string& sql : statements) args.push_back("--command=" + sql);
-    return child_spec(conn, "psql", args);
-}
-
-core::ChildSpec psql(const Connection& conn, const std::string& database, const std::string& sql) {
-    return psql(conn, database, std::vector<std::string>{sql});
-}
-
-// Files under dir (recursively), relative names, sorted.
 void list_files(const std::string& dir, const std::string& prefix, std::vector<std::string>* out) {
     for (const std::string& name :
          core::list_directory(dir + (prefix.empty() ? "" : "/" + prefix))) {
@@ -581,6 +464,8 @@ void infra_job_worker_main(Datum arg) {
                 result = run_verify(params);
             } else if (kind == "cleanup") {
                 result = run_cleanup();
+            } else if (kind == "base_backup") {
+                result = run_base_backup(params);
             } else {
                 result = {{"state", "failed"}, {"error", "unknown job kind " + kind}};
             }
@@ -590,10 +475,14 @@ void infra_job_worker_main(Datum arg) {
         } catch (const std::exception& e) {
             result = {{"state", "failed"}, {"error", e.what()}};
         }
-        if (result.value("state", "") != "succeeded" && kind == "backup") {
+        if (result.value("state", "") != "succeeded" &&
+            (kind == "backup" || kind == "base_backup")) {
             try {
                 json params = json::parse(params_text);
-                infra::core::remove_tree(params.at("partial").get<std::string>());
+                // (base_backup's key differs so that the SQL side, which removes only
+                // entries of infra.backup_dir, leaves it to this worker.)
+                infra::core::remove_tree(
+                    params.at(kind == "backup" ? "partial" : "partial_dir").get<std::string>());
             } catch (const std::exception& e) {
                 ereport(WARNING, (errmsg("infra job %lld: could not remove partial files: %s",
                                          static_cast<long long>(job_id), e.what())));

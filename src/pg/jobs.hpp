@@ -4,7 +4,8 @@
 //    retention plans, file removal inside infra.backup_dir, running a job and waiting);
 //  - jobs_launcher.cpp: the launcher duty that starts queued jobs, collects outcomes,
 //    repairs jobs a crash left running and queues due schedules;
-//  - job_worker.cpp: the dynamic background worker that runs one job.
+//  - job_worker.cpp: the dynamic background worker that runs one job;
+//  - base_backup_job.cpp: the base_backup job (pg_basebackup, verification, retention).
 #pragma once
 
 #include <string>

@@ -25,6 +25,7 @@
 #include "pg/jobs.hpp"
 #include "pg/pg_includes.hpp"
 #include "pg/settings.hpp"
+#include "pg/sql_values.hpp"
 
 extern "C" {
 #include "catalog/pg_authid.h"
@@ -41,25 +42,6 @@ namespace infra::pg {
 namespace {
 
 using json = nlohmann::json;
-
-std::string text_arg(FunctionCallInfo fcinfo, int n) {
-    return pg_call([&] { return std::string(TextDatumGetCString(PG_GETARG_DATUM(n))); });
-}
-
-Datum text_result(const std::string& value) {
-    return pg_call([&] { return PointerGetDatum(cstring_to_text(value.c_str())); });
-}
-
-Datum jsonb_result(const std::string& value) {
-    return pg_call([&] { return DirectFunctionCall1(jsonb_in, CStringGetDatum(value.c_str())); });
-}
-
-std::string jsonb_arg(FunctionCallInfo fcinfo, int n) {
-    return pg_call([&] {
-        Jsonb* jb = PG_GETARG_JSONB_P(n);
-        return std::string(JsonbToCString(nullptr, &jb->root, VARSIZE(jb)));
-    });
-}
 
 int64_t unix_seconds(TimestampTz ts) {
     return core::unix_seconds_from_pg(ts);

@@ -25,6 +25,7 @@
 #include "pg/jobs.hpp"
 #include "pg/pg_includes.hpp"
 #include "pg/settings.hpp"
+#include "pg/wal_monitor.hpp"
 
 extern "C" {
 #include "access/heapam.h"
@@ -45,6 +46,7 @@ constexpr long kRetryAfterErrorMs = 10000;
 const LauncherDuty kDuties[] = {
     {"guard keeper", guard_keeper_cycle, guard_keeper_extension_dropped},
     {"jobs and schedules", jobs_cycle, jobs_extension_dropped},
+    {"WAL monitor", wal_monitor_cycle, nullptr},
 };
 constexpr int kDutyCount = sizeof(kDuties) / sizeof(kDuties[0]);
 

@@ -11,6 +11,7 @@
 #include "pg/list_sync.hpp"
 #include "pg/pg_includes.hpp"
 #include "pg/settings.hpp"
+#include "pg/wal_monitor.hpp"
 
 namespace {
 
@@ -22,6 +23,7 @@ void infra_shmem_request() {
     infra::pg::guard_request_shmem();
     infra::pg::launcher_request_shmem();
     infra::pg::job_slots_request_shmem();
+    infra::pg::wal_monitor_request_shmem();
 }
 
 void infra_shmem_startup() {
@@ -29,6 +31,7 @@ void infra_shmem_startup() {
     infra::pg::guard_startup_shmem();
     infra::pg::launcher_startup_shmem();
     infra::pg::job_slots_startup_shmem();
+    infra::pg::wal_monitor_startup_shmem();
 }
 
 }  // namespace

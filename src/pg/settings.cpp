@@ -27,6 +27,10 @@ char* setting_schedule_timezone = nullptr;
 char* setting_wal_archive_dir = nullptr;
 int setting_wal_compression = 1;  // zstd
 int setting_wal_zstd_level = 1;
+int setting_wal_monitor_interval_s = 60;
+char* setting_base_backup_dir = nullptr;
+int setting_base_backup_format = kBaseBackupPlain;
+int setting_base_backup_compression = 0;
 
 namespace {
 // The guard's defaults are core::GuardSettings' (one place); GUCs hold them in the units
@@ -51,6 +55,7 @@ int ipv6_prefix = kDefaults.ipv6_prefix;
 int retention_daily = 7;
 int retention_weekly = 4;
 int retention_monthly = 12;
+int base_backup_retention = 2;
 
 const struct config_enum_entry kBackupFormats[] = {
     {"custom", kBackupFormatCustom, false},
@@ -65,6 +70,17 @@ const struct config_enum_entry kWalCompressions[] = {
     {nullptr, 0, false},
 };
 
+const struct config_enum_entry kBaseBackupFormats[] = {
+    {"plain", kBaseBackupPlain, false},
+    {"tar", kBaseBackupTar, false},
+    {nullptr, 0, false},
+};
+
+const struct config_enum_entry kBaseBackupCompressions[] = {
+    {"none", 0, false}, {"gzip", 1, false},  {"lz4", 2, false},
+    {"zstd", 3, false}, {nullptr, 0, false},
+};
+
 // A directory beside the data directory: /var/lib/postgresql/15/main -> .../15/<name>.
 std::string beside_data_directory(const char* name) {
     std::string data = DataDir;
@@ -76,8 +92,7 @@ std::string beside_data_directory(const char* name) {
 
 bool check_backup_dir(char** value, void**, GucSource) {
     if (*value != nullptr && (*value)[0] != '\0' && (*value)[0] != '/') {
-        GUC_check_errdetail(
-            "infra.backup_dir must be an absolute path (or empty for the default).");
+        GUC_check_errdetail("The directory must be an absolute path (or empty for the default).");
         return false;
     }
     return true;
@@ -187,6 +202,29 @@ void define_settings() {
     DefineCustomIntVariable("infra.wal_zstd_level", "zstd level of archived WAL.", nullptr,
                             &setting_wal_zstd_level, 1, 1, 19, PGC_SIGHUP, 0, nullptr, nullptr,
                             nullptr);
+    DefineCustomIntVariable("infra.wal_monitor_interval",
+                            "How often the WAL monitor samples the archiver and the archive.",
+                            nullptr, &setting_wal_monitor_interval_s, 60, 5, 3600, PGC_SIGHUP,
+                            GUC_UNIT_S, nullptr, nullptr, nullptr);
+    DefineCustomStringVariable(
+        "infra.base_backup_dir", "Directory base backups (pg_basebackup) are written to.",
+        "Empty means infra_base_backups beside the data directory. Created with mode 0700.",
+        &setting_base_backup_dir, "", PGC_SIGHUP, 0, check_backup_dir, nullptr, nullptr);
+    DefineCustomIntVariable("infra.base_backup_retention",
+                            "Newest successful base backups kept (older ones are removed, and "
+                            "with them the WAL only they needed).",
+                            nullptr, &base_backup_retention, 2, 1, 1000, PGC_SIGHUP, 0, nullptr,
+                            nullptr, nullptr);
+    DefineCustomEnumVariable("infra.base_backup_format",
+                             "Format of new base backups: plain (a data directory, checked by "
+                             "pg_verifybackup) or tar.",
+                             nullptr, &setting_base_backup_format, kBaseBackupPlain,
+                             kBaseBackupFormats, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+    DefineCustomEnumVariable("infra.base_backup_compression",
+                             "Compression of tar base backups: none, gzip, lz4 or zstd.",
+                             "Only with infra.base_backup_format = tar.",
+                             &setting_base_backup_compression, 0, kBaseBackupCompressions,
+                             PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
     MarkGUCPrefixReserved("infra");
 }
 
@@ -200,6 +238,13 @@ std::string wal_archive_dir() {
         return setting_wal_archive_dir;
     }
     return beside_data_directory("infra_wal_archive");
+}
+
+std::string base_backup_dir() {
+    if (setting_base_backup_dir != nullptr && setting_base_backup_dir[0] != '\0') {
+        return setting_base_backup_dir;
+    }
+    return beside_data_directory("infra_base_backups");
 }
 
 core::GuardSettings guard_settings() {

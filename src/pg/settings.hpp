@@ -37,6 +37,19 @@ extern int setting_wal_zstd_level;     // infra.wal_zstd_level
 
 // infra.wal_archive_dir as an absolute path.
 std::string wal_archive_dir();
+extern int setting_wal_monitor_interval_s;  // infra.wal_monitor_interval
+
+// Base backups (PGC_SIGHUP).
+extern char* setting_base_backup_dir;        // infra.base_backup_dir ("" = beside the data dir)
+extern int setting_base_backup_format;       // infra.base_backup_format: kBaseBackupPlain/Tar
+extern int setting_base_backup_compression;  // infra.base_backup_compression (tar only)
+constexpr int kBaseBackupPlain = 0;
+constexpr int kBaseBackupTar = 1;
+// infra.base_backup_compression values, as pg_basebackup --compress names them.
+constexpr const char* kBaseBackupCompressionNames[] = {"none", "gzip", "lz4", "zstd"};
+
+// infra.base_backup_dir as an absolute path.
+std::string base_backup_dir();
 
 // Defines every GUC; called once from _PG_init.
 void define_settings();

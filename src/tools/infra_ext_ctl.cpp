@@ -1,42 +1,42 @@
-// infra_ext_ctl: infra_ext's command-line tool for the server's files, usable while the
-// server is down (it never connects to PostgreSQL).
+// infra_ext_ctl: infra_ext's command-line tool for the WAL archive and base backups,
+// usable while the server is down (it never needs the database to be up).
 //
-//   infra_ext_ctl archive-get [--archive DIR] FILE DEST
-//       restore_command helper: restores FILE from the WAL archive to DEST (decoded and
-//       checked), e.g. restore_command = 'infra_ext_ctl archive-get --archive /x %f "%p"'
+//   archive-get  restore_command helper: one file from the archive, decoded and checked
+//   plan         the recovery plan for a target time (same code as infra.recovery_plan())
+//   restore      performs a point-in-time recovery into a data directory (--start: and
+//                starts the server, waits for promotion, reports where recovery ended)
+//   verify       checks the archive's continuity (and, with --deep, every file's CRC)
 //
-// Exit codes (also in docs/pitr.md):
-//   0  done
-//   1  archive-get: FILE is not in the archive (PostgreSQL then ends recovery or retries)
-//   2  usage error (unknown command or option, missing argument)
-//   3  failure: the file exists but is corrupt or unreadable, DEST cannot be written, ...
+// Exit codes (ctl_common.hpp, docs/pitr.md): 0 done, 1 not in the archive (archive-get),
+// 2 usage error, 3 failure, 4 refused (the plan or check found problems; nothing
+// changed), 5 the restored server did not finish recovery.
 #include <cstdio>
-#include <cstdlib>
-#include <cstring>
 #include <exception>
 #include <string>
 #include <vector>
 
+#include "core/errors.hpp"
 #include "core/wal_archive.hpp"
+#include "tools/ctl_commands.hpp"
+#include "tools/ctl_common.hpp"
 
-namespace {
-
-constexpr int kExitOk = 0;
-constexpr int kExitNotFound = 1;
-constexpr int kExitUsage = 2;
-constexpr int kExitFailure = 3;
+namespace infra::ctl {
 
 const char* const kMainHelp =
-    "infra_ext_ctl: infra_ext's tool for WAL archives and restores (works with the server "
-    "down).\n"
+    "infra_ext_ctl: infra_ext's tool for WAL archives, base backups and point-in-time\n"
+    "recovery (works with the server down).\n"
     "\n"
     "Usage: infra_ext_ctl COMMAND [OPTIONS]\n"
     "\n"
     "Commands:\n"
     "  archive-get   restore one file from the WAL archive (for restore_command)\n"
+    "  plan          show the recovery plan for a target time\n"
+    "  restore       restore a base backup and recover to a target time\n"
+    "  verify        check the WAL archive's continuity\n"
     "\n"
     "Run 'infra_ext_ctl COMMAND --help' for a command's options.\n"
-    "Exit codes: 0 done, 1 not in the archive (archive-get), 2 usage error, 3 failure.\n";
+    "Exit codes: 0 done, 1 not in the archive (archive-get), 2 usage error, 3 failure,\n"
+    "4 refused (problems found, nothing changed), 5 recovery did not finish (restore --start).\n";
 
 const char* const kArchiveGetHelp =
     "Usage: infra_ext_ctl archive-get [--archive DIR] FILE DEST\n"
@@ -53,53 +53,55 @@ const char* const kArchiveGetHelp =
     "Exit codes: 0 restored, 1 FILE is not in the archive, 2 usage error, 3 failure\n"
     "(corrupt or unreadable archive file, DEST not writable).\n";
 
-int usage_error(const std::string& message, const char* help) {
-    std::fprintf(stderr, "infra_ext_ctl: %s\n\n%s", message.c_str(), help);
-    return kExitUsage;
-}
+namespace {
 
-int archive_get(const std::vector<std::string>& args) {
-    std::string archive;
-    if (const char* env = std::getenv("INFRA_WAL_ARCHIVE")) archive = env;
-    std::vector<std::string> positional;
-    for (size_t i = 0; i < args.size(); ++i) {
-        if (args[i] == "--help" || args[i] == "-h") {
-            std::fputs(kArchiveGetHelp, stdout);
-            return kExitOk;
-        }
-        if (args[i] == "--archive") {
-            if (i + 1 >= args.size())
-                return usage_error("--archive needs a directory", kArchiveGetHelp);
-            archive = args[++i];
-        } else if (args[i].rfind("--archive=", 0) == 0) {
-            archive = args[i].substr(std::strlen("--archive="));
-        } else if (args[i].rfind("--", 0) == 0) {
-            return usage_error("unknown option " + args[i], kArchiveGetHelp);
-        } else {
-            positional.push_back(args[i]);
-        }
+int archive_get(const std::vector<std::string>& raw) {
+    ParsedArgs args = parse_args(raw, {"--archive"}, {});
+    if (args.help) {
+        std::fputs(kArchiveGetHelp, stdout);
+        return kExitOk;
     }
-    if (positional.size() != 2)
-        return usage_error("archive-get needs FILE and DEST", kArchiveGetHelp);
+    std::string archive = args.value("--archive");
     if (archive.empty()) {
-        return usage_error("no archive directory: pass --archive DIR or set INFRA_WAL_ARCHIVE",
-                           kArchiveGetHelp);
+        if (const char* env = std::getenv("INFRA_WAL_ARCHIVE")) archive = env;
     }
-    infra::core::RestoreOutcome outcome =
-        infra::core::restore_wal_file(archive, positional[0], positional[1]);
-    if (outcome == infra::core::RestoreOutcome::kNotInArchive) {
-        std::fprintf(stderr, "infra_ext_ctl: %s is not in the archive %s\n", positional[0].c_str(),
-                     archive.c_str());
+    if (args.positional.size() != 2) throw UsageError("archive-get needs FILE and DEST");
+    if (archive.empty()) {
+        throw UsageError("no archive directory: pass --archive DIR or set INFRA_WAL_ARCHIVE");
+    }
+    core::RestoreOutcome outcome =
+        core::restore_wal_file(archive, args.positional[0], args.positional[1]);
+    if (outcome == core::RestoreOutcome::kNotInArchive) {
+        std::fprintf(stderr, "infra_ext_ctl: %s is not in the archive %s\n",
+                     args.positional[0].c_str(), archive.c_str());
         return kExitNotFound;
     }
     return kExitOk;
 }
 
+const char* help_of(const std::string& command) {
+    if (command == "archive-get") return kArchiveGetHelp;
+    if (command == "plan") return kPlanHelp;
+    if (command == "restore") return kRestoreHelp;
+    if (command == "verify") return kVerifyHelp;
+    return kMainHelp;
+}
+
 }  // namespace
 
+int run_archive_get(const std::vector<std::string>& args) {
+    return archive_get(args);
+}
+
+}  // namespace infra::ctl
+
 int main(int argc, char** argv) {
+    using namespace infra::ctl;
     std::vector<std::string> args(argv + 1, argv + argc);
-    if (args.empty()) return usage_error("no command given", kMainHelp);
+    if (args.empty()) {
+        std::fprintf(stderr, "infra_ext_ctl: no command given\n\n%s", kMainHelp);
+        return kExitUsage;
+    }
     const std::string command = args[0];
     args.erase(args.begin());
     try {
@@ -107,8 +109,21 @@ int main(int argc, char** argv) {
             std::fputs(kMainHelp, stdout);
             return kExitOk;
         }
-        if (command == "archive-get") return archive_get(args);
-        return usage_error("unknown command " + command, kMainHelp);
+        if (command == "archive-get") return run_archive_get(args);
+        if (command == "plan") return run_plan(args);
+        if (command == "restore") return run_restore(args);
+        if (command == "verify") return run_verify(args);
+        throw UsageError("unknown command " + command);
+    } catch (const UsageError& e) {
+        std::fprintf(stderr, "infra_ext_ctl: %s\n\n%s", e.what(), help_of(command));
+        return kExitUsage;
+    } catch (const Refused& e) {
+        std::fprintf(stderr, "infra_ext_ctl %s: refused: %s\n", command.c_str(), e.what());
+        return kExitRefused;
+    } catch (const infra::core::Error& e) {
+        std::fprintf(stderr, "infra_ext_ctl %s: %s\n", command.c_str(), e.what());
+        if (!e.hint().empty()) std::fprintf(stderr, "hint: %s\n", e.hint().c_str());
+        return kExitFailure;
     } catch (const std::exception& e) {
         std::fprintf(stderr, "infra_ext_ctl %s: %s\n", command.c_str(), e.what());
         return kExitFailure;

@@ -1,0 +1,176 @@
+// base_backup_job.cpp: the "base_backup" job, run by a job worker (job_worker.cpp).
+//
+//  1. pg_basebackup -X stream -c fast --manifest-checksums=CRC32C into
+//     <infra.base_backup_dir>/.<name>.partial/data (plain, or tar with the configured
+//     compression), connecting over the server's own socket as the bootstrap superuser;
+//  2. reads the timeline and start/stop LSN from pg_basebackup's backup_manifest, and
+//     the system identifier, version and WAL segment size from the server;
+//  3. verifies it: pg_verifybackup for plain format (checksums of every file, and the
+//     WAL parsed by pg_waldump); core::check_tar_base_backup for tar (pg_verifybackup
+//     cannot read tar in PostgreSQL 15);
+//  4. writes infra_base_backup.json (core::BaseBackupInfo), fsyncs and renames the
+//     directory to its final name — a crash at any point leaves only a ".partial"
+//     directory, which listing ignores and the next attempt removes;
+//  5. applies retention: keeps the `retention` newest base backups of the directory
+//     (by stop time, the new one included) and removes the others.
+// Runs in the worker process only (no shared state); errors are C++ exceptions.
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "pg/base_backup_job.hpp"
+
+#include "core/base_backup_info.hpp"
+#include "core/base_backup_tar.hpp"
+#include "core/errors.hpp"
+#include "core/file_util.hpp"
+#include "core/time_format.hpp"
+#include "core/wal_names.hpp"
+#include "pg/job_children.hpp"
+
+namespace infra::pg {
+
+namespace {
+
+using json = nlohmann::json;
+
+int64_t now_unix_us() {
+    return core::unix_seconds_from_pg(0) * 1000000 + GetCurrentTimestamp();
+}
+
+// Timeline and LSN range from pg_basebackup's backup_manifest ("WAL-Ranges").
+void read_wal_range(const std::string& manifest_path, core::BaseBackupInfo* info) {
+    json manifest;
+    try {
+        manifest = json::parse(core::read_file(manifest_path));
+        const json& ranges = manifest.at("WAL-Ranges");
+        if (ranges.size() != 1) {
+            throw core::Error(core::ErrorKind::kInvalidArgument,
+                              "expected one WAL range, found " + std::to_string(ranges.size()));
+        }
+        info->timeline = ranges[0].at("Timeline").get<uint32_t>();
+        info->start_lsn = core::parse_lsn(ranges[0].at("Start-LSN").get<std::string>());
+        info->stop_lsn = core::parse_lsn(ranges[0].at("End-LSN").get<std::string>());
+    } catch (const json::exception& e) {
+        throw core::Error(
+            core::ErrorKind::kInvalidArgument,
+            manifest_path + " is not a backup manifest pg_basebackup writes: " + e.what());
+    }
+}
+
+// The server's system identifier, version number and WAL segment size.
+void read_server_facts(const Connection& conn, core::BaseBackupInfo* info) {
+    std::string out = run_child_output(
+        psql(conn, conn.maintenance_db,
+             "SELECT system_identifier::text, current_setting('server_version_num'), "
+             "(SELECT setting FROM pg_settings WHERE name = 'wal_segment_size') "
+             "FROM pg_control_system()"),
+        "psql (server facts)");
+    std::vector<std::string> fields;
+    std::string field;
+    for (char c : out) {
+        if (c == '\t' || c == '\n') {
+            fields.push_back(field);
+            field.clear();
+        } else {
+            field += c;
+        }
+    }
+    if (fields.size() < 3) {
+        throw core::Error(core::ErrorKind::kInternal, "unexpected server facts: " + out);
+    }
+    info->system_identifier = std::stoull(fields[0]);
+    info->pg_version_num = std::stoi(fields[1]);
+    info->wal_segment_size = std::stoull(fields[2]);
+}
+
+std::string problems_text(const std::vector<std::string>& problems) {
+    std::string text;
+    for (size_t i = 0; i < problems.size() && i < 10; ++i) {
+        text += (i ? "; " : "") + problems[i];
+    }
+    if (problems.size() > 10) text += "; and " + std::to_string(problems.size() - 10) + " more";
+    return text;
+}
+
+// Keeps the `keep` newest base backups under root; returns the ids of those removed.
+std::vector<int64_t> apply_retention(const std::string& root, int keep) {
+    std::vector<core::BaseBackupInfo> all = core::list_base_backups(root);
+    std::vector<int64_t> removed;
+    for (size_t i = 0; i + static_cast<size_t>(keep) < all.size(); ++i) {
+        core::remove_tree(all[i].path);
+        removed.push_back(all[i].id);
+    }
+    if (!removed.empty()) core::fsync_path(root);
+    return removed;
+}
+
+}  // namespace
+
+json run_base_backup(const json& params) {
+    const Connection conn = connection_from(params);
+    const std::string root = params.at("root").get<std::string>();
+    const std::string partial = params.at("partial_dir").get<std::string>();
+    const std::string final_path = params.at("path").get<std::string>();
+    const std::string data = partial + "/" + core::kBaseBackupDataDir;
+
+    core::BaseBackupInfo info;
+    info.id = params.at("base_backup_id").get<int64_t>();
+    info.label = params.at("label").get<std::string>();
+    info.format = params.at("format").get<std::string>();
+    info.compression = params.at("compression").get<std::string>();
+
+    core::make_private_directory(root);
+    // One base backup runs at a time (the job slots refuse a second), so every
+    // ".partial" directory here was left by a crash: remove them all.
+    for (const std::string& name : core::list_directory(root)) {
+        if (name.size() > 9 && name[0] == '.' && name.compare(name.size() - 8, 8, ".partial") == 0)
+            core::remove_tree(root + "/" + name);
+    }
+    core::make_private_directory(partial);
+
+    std::vector<std::string> args = {
+        "--pgdata=" + data,      "--wal-method=stream",         "--checkpoint=fast",
+        "--label=" + info.label, "--manifest-checksums=CRC32C", "--format=" + info.format};
+    if (info.format == "tar" && info.compression != "none") {
+        args.push_back("--compress=client-" + info.compression);
+    }
+    info.start_time_unix_us = now_unix_us();
+    run_child_quietly(child_spec(conn, "pg_basebackup", args), "pg_basebackup");
+    info.stop_time_unix_us = now_unix_us();
+    check_shutdown();
+
+    read_wal_range(data + "/backup_manifest", &info);
+    read_server_facts(conn, &info);
+    if (info.format == "plain") {
+        core::ChildSpec verify;  // reads files only: no connection options
+        verify.program = conn.bindir + "/pg_verifybackup";
+        verify.args = {"--quiet", data};
+        run_child_quietly(verify, "pg_verifybackup");
+        info.verified_by = "pg_verifybackup";
+    } else {
+        core::TarCheckResult check = core::check_tar_base_backup(data);
+        if (!check.ok) {
+            throw core::Error(core::ErrorKind::kInvalidArgument,
+                              "the tar base backup does not match its manifest: " +
+                                  problems_text(check.problems));
+        }
+        info.verified_by = "infra_ext tar check";
+    }
+    check_shutdown();
+    info.bytes = core::tree_bytes(data);
+    core::write_file_durably(partial + "/" + core::kBaseBackupInfoFile,
+                             core::base_backup_info_to_json(info));
+    core::fsync_path(partial);
+    core::durable_rename(partial, final_path);
+    info.path = final_path;
+
+    std::vector<int64_t> expired = apply_retention(root, params.at("retention").get<int>());
+    return {{"state", "succeeded"},
+            {"bytes", info.bytes},
+            {"path", final_path},
+            {"info", json::parse(core::base_backup_info_to_json(info))},
+            {"expired", expired}};
+}
+
+}  // namespace infra::pg
