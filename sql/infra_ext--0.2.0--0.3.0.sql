@@ -340,3 +340,55 @@ GRANT EXECUTE ON FUNCTION infra.wal_archive_stats(), infra.recovery_plan(timesta
     TO infra_viewer;
 GRANT EXECUTE ON FUNCTION infra.create_base_backup(boolean) TO infra_operator;
 GRANT EXECUTE ON FUNCTION infra.cleanup_wal_archive(boolean) TO infra_admin;
+
+-- The scheduler's idle cycle must write no WAL: with archive_timeout, WAL written every
+-- cycle (0.2.0 locked every schedule row FOR UPDATE each time, which writes a lock
+-- record and a commit) made the archive grow by one segment per archive_timeout on an
+-- idle server. Rows are now read without a lock, and only a schedule that is due (or
+-- whose next_run is stale) is locked and handled.
+CREATE OR REPLACE FUNCTION infra._run_due_schedules() RETURNS integer
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    s infra.schedules;
+    due timestamptz;
+    queued integer := 0;
+    job bigint;
+    candidate text;
+BEGIN
+    FOR candidate IN
+        SELECT x.name FROM infra.schedules x
+         WHERE x.enabled AND x.managed_by = 'infra_ext'
+           AND (infra._cron_missed(x.cron, coalesce(x.last_run, x.created_at), clock_timestamp()) IS NOT NULL
+                OR x.next_run IS DISTINCT FROM infra._cron_next(x.cron, clock_timestamp()))
+         ORDER BY x.name
+    LOOP
+        SELECT * INTO s FROM infra.schedules x
+         WHERE x.name = candidate AND x.enabled AND x.managed_by = 'infra_ext' FOR UPDATE;
+        CONTINUE WHEN NOT FOUND;
+        due := infra._cron_missed(s.cron, coalesce(s.last_run, s.created_at), clock_timestamp());
+        IF due IS NOT NULL THEN
+            -- A schedule whose action fails is logged and audited, and counts as run: it
+            -- must not stop the launcher's other work, nor be retried every second.
+            BEGIN
+                job := infra._run_schedule_action(s.action, 'scheduler');
+                PERFORM infra._audit('schedule_run', s.name,
+                                     jsonb_build_object('due', due, 'job_id', job, 'action', s.action));
+            EXCEPTION WHEN OTHERS THEN
+                job := NULL;
+                RAISE WARNING 'infra scheduler: schedule % (%) failed: %', s.name, s.action, SQLERRM;
+                PERFORM infra._audit('schedule_failed', s.name,
+                                     jsonb_build_object('due', due, 'action', s.action, 'error', SQLERRM));
+            END;
+            UPDATE infra.schedules SET last_run = clock_timestamp(), last_job_id = job,
+                                       next_run = infra._cron_next(cron, clock_timestamp())
+             WHERE name = s.name;
+            queued := queued + 1;
+        ELSE
+            UPDATE infra.schedules SET next_run = infra._cron_next(cron, clock_timestamp())
+             WHERE name = s.name AND next_run IS DISTINCT FROM infra._cron_next(cron, clock_timestamp());
+        END IF;
+    END LOOP;
+    RETURN queued;
+END
+$$;
+REVOKE ALL ON FUNCTION infra._run_due_schedules() FROM PUBLIC;

@@ -12,9 +12,9 @@ namespace infra::core {
 
 struct TarCheckResult {
     bool ok = false;
-    int64_t files_checked = 0;      // manifest entries found and matching
-    int64_t bytes_checked = 0;      // their total size
-    int64_t wal_segments = 0;       // WAL segments found in pg_wal.tar*
+    int64_t files_checked = 0;          // manifest entries found and matching
+    int64_t bytes_checked = 0;          // their total size
+    int64_t wal_segments = 0;           // WAL segments found in pg_wal.tar*
     std::vector<std::string> problems;  // "base/1/1259: checksum mismatch", at most 100
 };
 

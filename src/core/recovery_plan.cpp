@@ -28,6 +28,9 @@ constexpr int kMinYear = 1970;
 constexpr int kMaxYear = 9999;
 constexpr int kMaxOffsetHours = 15;  // PostgreSQL's limit for a numeric zone
 constexpr size_t kMaxListedMissing = 100;
+// Segments looked at, newest first, for the newest transaction end (a run may end in
+// segments that hold none, e.g. after pg_switch_wal()).
+constexpr uint64_t kTransactionLookBack = 8;
 constexpr size_t kMaxNamedUnreadable = 5;
 
 // ---------------------------------------------------------------------------------------
@@ -427,6 +430,7 @@ struct WalContext {
     uint64_t first_segno;
     uint64_t stop_segno;
     int64_t target_us;
+    const PlanRequest::NewestTransaction* newest_transaction_in;
 
     std::string name(uint64_t segno) const {
         return wal_segment_name(timeline_of(chain, segno), segno, archive.segment_size);
@@ -476,6 +480,23 @@ void plan_wal(const WalContext& ctx, RecoveryPlan& plan) {
     }
     const bool has_gap = it != present.end();
     const bool target_in_run = target_segno.has_value();
+    // How far recovery can really go: the newest transaction end in the run (looking
+    // back over a few segments that hold none, e.g. after a pg_switch_wal).
+    bool reach_by_transaction = false;
+    if (ctx.newest_transaction_in != nullptr && last_contiguous) {
+        for (uint64_t back = 0;
+             back < kTransactionLookBack && *last_contiguous >= ctx.first_segno + back; ++back) {
+            const ArchivedWalFile& f = *present.at(*last_contiguous - back);
+            std::optional<int64_t> t = (*ctx.newest_transaction_in)(f);
+            if (t) {
+                plan.archive_reaches_unix_us = *t;
+                plan.archive_reaches_segment = f.name;
+                plan.archive_reaches_by = "transaction";
+                reach_by_transaction = true;
+                break;
+            }
+        }
+    }
     if (!target_segno) {
         for (auto later = it; later != present.end(); ++later) {
             if (ctx.holds_target(later->first, *later->second)) {
@@ -489,10 +510,13 @@ void plan_wal(const WalContext& ctx, RecoveryPlan& plan) {
         plan.segments_needed = static_cast<size_t>(*target_segno - ctx.first_segno + 1);
     }
     const std::string reaches =
-        last_contiguous
+        !last_contiguous
+            ? "the archive does not hold the base backup's first segment " + plan.first_segment
+        : reach_by_transaction
             ? "the archive reaches " + format_timestamp_unix_us(plan.archive_reaches_unix_us) +
-                  " (segment " + plan.archive_reaches_segment + " archived then)"
-            : "the archive does not hold the base backup's first segment " + plan.first_segment;
+                  " (the newest transaction end, in segment " + plan.archive_reaches_segment + ")"
+            : "the archive reaches " + format_timestamp_unix_us(plan.archive_reaches_unix_us) +
+                  " (segment " + plan.archive_reaches_segment + " archived then)";
 
     if (has_gap && !target_in_run) {
         // s is the first absent segment.
@@ -525,6 +549,17 @@ void plan_wal(const WalContext& ctx, RecoveryPlan& plan) {
                     reaches + "; the target " + format_timestamp_unix_us(ctx.target_us) +
                         " is later: archive the current WAL (SELECT pg_switch_wal() on the "
                         "server) or wait for archive_timeout, or choose an earlier target");
+    } else if (reach_by_transaction && ctx.target_us >= plan.archive_reaches_unix_us) {
+        add_problem(plan, "archive_behind_target",
+                    "the newest transaction in the archived WAL ended at " +
+                        format_timestamp_unix_us(plan.archive_reaches_unix_us) + " (segment " +
+                        plan.archive_reaches_segment + "); the target " +
+                        format_timestamp_unix_us(ctx.target_us) +
+                        " is not before it, so recovery would end before reaching the target "
+                        "(PostgreSQL stops with \"recovery ended before configured recovery "
+                        "target was reached\"): archive the current WAL (SELECT pg_switch_wal() "
+                        "on the server, after a transaction that ends after the target), or "
+                        "choose an earlier target");
     }
 }
 
@@ -935,9 +970,12 @@ RecoveryPlan plan_recovery(const std::vector<BaseBackupInfo>& base_backups,
     check_system_identifier(base_backups, backup, plan);
     check_segment_size(backup, archive, plan);
     check_timeline(backup, choice, plan);
-    const WalContext ctx{
-        archive, choice.chain, lsn_to_segno(backup.start_lsn, archive.segment_size),
-        lsn_to_segno(backup.stop_lsn, archive.segment_size), request.target_time_unix_us};
+    const WalContext ctx{archive,
+                         choice.chain,
+                         lsn_to_segno(backup.start_lsn, archive.segment_size),
+                         lsn_to_segno(backup.stop_lsn, archive.segment_size),
+                         request.target_time_unix_us,
+                         request.newest_transaction_in ? &request.newest_transaction_in : nullptr};
     plan_wal(ctx, plan);
     check_unreadable(archive, plan);
 
@@ -979,6 +1017,7 @@ std::string recovery_plan_to_json(const RecoveryPlan& plan) {
                                ? json()
                                : json(format_timestamp_unix_us(plan.archive_reaches_unix_us));
     j["archive_reaches_segment"] = text_or_null(plan.archive_reaches_segment);
+    j["archive_reaches_by"] = plan.archive_reaches_by;
     j["steps"] = plan.steps;
     j["script"] = plan.script;
     return j.dump();

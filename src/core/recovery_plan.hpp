@@ -13,11 +13,13 @@
 //  - WAL is needed from the segment holding the backup's start LSN up to the first
 //    segment archived at or after the target time (it holds the target), and at least
 //    up to the segment of the backup's stop LSN;
-//  - "archive_reaches" is the archive time (mtime) of the newest segment reachable
-//    without a gap from the backup's start.
+//  - "archive_reaches" is the newest transaction end in the segments reachable without
+//    a gap from the backup's start (with PlanRequest::newest_transaction_in), else the
+//    archive time (mtime) of the newest such segment.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -37,6 +39,12 @@ struct PlanRequest {
     std::string pgdata = "/var/lib/postgresql/15/main";
     std::string bindir = "/usr/lib/postgresql/15/bin";  // pg_ctl, psql, infra_ext_ctl
     int port = 5432;
+    // When set: the newest transaction end (COMMIT/ABORT) in an archived segment, or
+    // nullopt when it holds none (core::newest_transaction_time does this with
+    // pg_waldump). The plan then measures how far the archive reaches by transactions,
+    // which is what recovery needs; without it, by archive times (an estimate).
+    using NewestTransaction = std::function<std::optional<int64_t>(const ArchivedWalFile&)>;
+    NewestTransaction newest_transaction_in;
 };
 
 struct PlanProblem {
@@ -58,6 +66,10 @@ struct RecoveryPlan {
     size_t missing_count = 0;
     int64_t archive_reaches_unix_us = 0;  // 0 when not even the first segment is there
     std::string archive_reaches_segment;
+    // "transaction": archive_reaches is the newest archived transaction end, and a
+    // target at or after it is a problem; "archive_time": the archive time of the newest
+    // contiguous segment (no newest_transaction_in, or no transaction found).
+    std::string archive_reaches_by = "archive_time";
     std::vector<std::string> steps;  // human-readable, in order
     std::string script;              // POSIX sh for PostgreSQL 15 (never recovery.conf)
 };

@@ -27,7 +27,7 @@ void copy_contents(int in, int out, const std::string& from, const std::string& 
                 left -= n;
                 continue;
             }
-            if (n == 0) break;  // the source shrank
+            if (n == 0) break;  // end of the source before its size: refused below
             if (errno == EINTR) continue;
             if (errno != EXDEV && errno != ENOSYS && errno != EINVAL && errno != EOPNOTSUPP) {
                 throw_file_error("copy to", to, errno);
@@ -51,7 +51,14 @@ void copy_contents(int in, int out, const std::string& from, const std::string& 
         }
         left -= got;
     }
-    result->bytes += size - left;
+    if (left > 0) {
+        throw Error(ErrorKind::kInvalidArgument,
+                    "could not copy " + from + ": it ended " + std::to_string(left) +
+                        " bytes before its size (" + std::to_string(size) +
+                        "); it changed while it was copied",
+                    "A base backup must not change while it is restored; check what writes to it.");
+    }
+    result->bytes += size;
 }
 
 void copy_file(const std::string& from, const std::string& to, mode_t mode,
@@ -68,19 +75,29 @@ void copy_file(const std::string& from, const std::string& to, mode_t mode,
     result->files += 1;
 }
 
+void copy_entry(const std::string& from, const std::string& to, TreeCopyResult* result);
+
+// The directory is made 0700 and gets its own mode only once its contents are in: a
+// read-only source directory (0500) would otherwise refuse its own entries to a non-root
+// user. mkdir without accepting EEXIST, as files use O_EXCL: the destination was empty,
+// so anything already there was put there by someone else (perhaps a symlink).
+void copy_directory(const std::string& from, const std::string& to, mode_t mode,
+                    TreeCopyResult* result) {
+    if (::mkdir(to.c_str(), 0700) != 0) throw_file_error("create directory", to, errno);
+    for (const std::string& name : list_directory(from)) {
+        copy_entry(from + "/" + name, to + "/" + name, result);
+    }
+    UniqueFd dir(open_retrying(to.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (dir.get() < 0) throw_file_error("open directory", to, errno);
+    if (::fchmod(dir.get(), mode & 07777) != 0) throw_file_error("set the mode of", to, errno);
+    if (::fsync(dir.get()) != 0) throw_file_error("fsync", to, errno);
+}
+
 void copy_entry(const std::string& from, const std::string& to, TreeCopyResult* result) {
     struct stat st;
     if (::lstat(from.c_str(), &st) != 0) throw_file_error("stat", from, errno);
     if (S_ISDIR(st.st_mode)) {
-        if (::mkdir(to.c_str(), st.st_mode & 07777) != 0 && errno != EEXIST) {
-            throw_file_error("create directory", to, errno);
-        }
-        if (::chmod(to.c_str(), st.st_mode & 07777) != 0)
-            throw_file_error("set the mode of", to, errno);
-        for (const std::string& name : list_directory(from)) {
-            copy_entry(from + "/" + name, to + "/" + name, result);
-        }
-        fsync_path(to);
+        copy_directory(from, to, st.st_mode, result);
     } else if (S_ISREG(st.st_mode)) {
         copy_file(from, to, st.st_mode, result);
     } else if (S_ISLNK(st.st_mode)) {
@@ -111,6 +128,11 @@ TreeCopyResult copy_tree(const std::string& from, const std::string& to) {
                         "cannot copy into " + to + ": it exists and is not an empty directory",
                         "Choose a new directory, or move the existing one aside first.");
         }
+    }
+    if (to.compare(0, from.size() + 1, from + "/") == 0) {
+        throw Error(ErrorKind::kInvalidArgument,
+                    "cannot copy " + from + " into " + to + ", which is inside it",
+                    "Choose a destination outside the directory being copied.");
     }
     make_private_directory(to);
     TreeCopyResult result;

@@ -45,7 +45,8 @@ struct ArchiveScan {
 // Scans dir (segment_size is needed to interpret segment numbers). Throws
 // Error(kInvalidArgument) when dir does not exist or cannot be listed, naming it and
 // the reason.
-ArchiveScan scan_wal_archive(const std::string& dir, uint64_t segment_size = kDefaultWalSegmentSize);
+ArchiveScan scan_wal_archive(const std::string& dir,
+                             uint64_t segment_size = kDefaultWalSegmentSize);
 
 // The segments of one timeline: first and last segment number present, how many, and
 // which numbers between first and last are missing (at most `max_listed` of them
@@ -57,7 +58,8 @@ struct TimelineSegments {
     std::vector<uint64_t> missing;
     size_t missing_count = 0;
 };
-std::vector<TimelineSegments> segments_by_timeline(const ArchiveScan& scan, size_t max_listed = 100);
+std::vector<TimelineSegments> segments_by_timeline(const ArchiveScan& scan,
+                                                   size_t max_listed = 100);
 
 // The segment numbers in [from_segno, to_segno] (inclusive) that are absent on
 // `timeline`, at most max_listed of them; *missing_count (if given) counts all.

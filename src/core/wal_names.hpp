@@ -41,7 +41,9 @@ std::string history_file_name(uint32_t timeline);
 // most 8 digits). Throws Error(kInvalidArgument) naming the text otherwise.
 uint64_t parse_lsn(const std::string& text);
 std::string format_lsn(uint64_t lsn);  // "16/B374D848"
-inline uint64_t lsn_to_segno(uint64_t lsn, uint64_t segment_size) { return lsn / segment_size; }
+inline uint64_t lsn_to_segno(uint64_t lsn, uint64_t segment_size) {
+    return lsn / segment_size;
+}
 
 // One line of a timeline history file: timeline `parent` ended at `switch_lsn`, where
 // the file's own timeline (or a later entry's parent) begins.

@@ -18,6 +18,7 @@
 #include "core/time_format.hpp"
 #include "core/wal_archive_scan.hpp"
 #include "core/wal_names.hpp"
+#include "core/wal_transaction_times.hpp"
 #include "pg/firewall.hpp"
 #include "pg/pg_includes.hpp"
 #include "pg/settings.hpp"
@@ -157,6 +158,10 @@ Datum recovery_plan(FunctionCallInfo fcinfo) {
     request.bindir = server_bindir();
     request.port = PostPortNumber;
 
+    const std::string waldump = request.bindir + "/pg_waldump";
+    request.newest_transaction_in = [&](const core::ArchivedWalFile& f) {
+        return core::newest_transaction_time(request.archive_dir, f.name, waldump);
+    };
     core::ArchiveScan archive;
     archive.dir = request.archive_dir;
     archive.segment_size = wal_segment_size;

@@ -12,6 +12,7 @@
 #include "core/errors.hpp"
 #include "core/wal_archive_scan.hpp"
 #include "core/wal_names.hpp"
+#include "core/wal_transaction_times.hpp"
 
 namespace infra::ctl {
 
@@ -89,6 +90,13 @@ std::string own_directory() {
     return slash == std::string::npos ? "." : path.substr(0, slash);
 }
 
+std::string postgres_bindir(const ParsedArgs& args) {
+    if (args.has("--bindir")) return args.value("--bindir");
+    struct stat st;
+    if (::stat((own_directory() + "/pg_ctl").c_str(), &st) == 0) return own_directory();
+    return "/usr/lib/postgresql/15/bin";
+}
+
 core::RecoveryPlan load_plan(const ParsedArgs& args, const std::string& bindir) {
     core::PlanRequest request;
     request.archive_dir = args.required("--archive");
@@ -115,6 +123,10 @@ core::RecoveryPlan load_plan(const ParsedArgs& args, const std::string& bindir) 
     if (args.has("--pgdata")) request.pgdata = args.value("--pgdata");
     if (args.has("--port")) request.port = positive_int("--port", args.value("--port"));
     request.bindir = bindir;
+    const std::string waldump = bindir + "/pg_waldump";
+    request.newest_transaction_in = [&](const core::ArchivedWalFile& f) {
+        return core::newest_transaction_time(request.archive_dir, f.name, waldump);
+    };
 
     std::vector<core::BaseBackupInfo> backups = core::list_base_backups(request.base_backup_root);
     uint64_t segment_size =

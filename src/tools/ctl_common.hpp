@@ -63,6 +63,10 @@ core::RecoveryPlan load_plan(const ParsedArgs& args, const std::string& bindir);
 std::string own_directory();
 std::string own_path();
 
+// PostgreSQL's programs: --bindir, else this program's directory when pg_ctl is there
+// (installed beside the server), else /usr/lib/postgresql/15/bin.
+std::string postgres_bindir(const ParsedArgs& args);
+
 // Prints a plan for people: the base backup, the WAL range, and each problem.
 void print_plan_summary(const core::RecoveryPlan& plan);
 

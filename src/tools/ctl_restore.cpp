@@ -4,6 +4,7 @@
 // extraction of a tar one), writes recovery.signal and the recovery settings, and with
 // --start starts the server, waits until it has promoted and reports where recovery
 // ended. Nothing it does needs the database to be up.
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -71,10 +72,27 @@ std::string prepare_pgdata(const std::string& pgdata, bool replace) {
     return aside;
 }
 
+// Appends text to path (created 0600 if missing) and fsyncs it.
 void append_durably(const std::string& path, const std::string& text) {
-    std::string old;
-    if (exists(path)) old = core::read_file(path);
-    core::write_file_durably(path, old + text);
+    int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) core::throw_file_error("open", path, errno);
+    size_t done = 0;
+    while (done < text.size()) {
+        ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            int err = errno;
+            ::close(fd);
+            core::throw_file_error("write", path, err);
+        }
+        done += static_cast<size_t>(n);
+    }
+    if (::fsync(fd) != 0) {
+        int err = errno;
+        ::close(fd);
+        core::throw_file_error("fsync", path, err);
+    }
+    ::close(fd);
 }
 
 void write_recovery_settings(const std::string& pgdata, const core::RecoveryPlan& plan,
@@ -99,7 +117,7 @@ void write_recovery_settings(const std::string& pgdata, const core::RecoveryPlan
                 "archive\n";
     }
     append_durably(pgdata + "/postgresql.auto.conf", conf.str());
-    core::write_file_durably(pgdata + "/recovery.signal", "");
+    append_durably(pgdata + "/recovery.signal", "");
     core::fsync_path(pgdata);
 }
 

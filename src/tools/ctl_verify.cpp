@@ -19,6 +19,7 @@ namespace infra::ctl {
 const char* const kPlanHelp =
     "Usage: infra_ext_ctl plan --archive DIR --base-backups DIR --target-time T\n"
     "                          [--base-backup ID|latest] [--pgdata DIR] [--port N] [--json]\n"
+    "                          [--bindir DIR]\n"
     "\n"
     "Shows how to recover to T: the base backup (the newest that ended before T, or ID),\n"
     "the WAL needed and whether the archive holds all of it (naming any missing segment),\n"
@@ -77,15 +78,13 @@ int run_plan(const std::vector<std::string>& raw) {
         return kExitOk;
     }
     if (!args.positional.empty()) throw UsageError("unexpected argument " + args.positional[0]);
-    core::RecoveryPlan plan = load_plan(args, own_directory());
+    core::RecoveryPlan plan = load_plan(args, postgres_bindir(args));
     if (args.flags.count("--json")) {
         std::printf("%s\n", core::recovery_plan_to_json(plan).c_str());
     } else {
         print_plan_summary(plan);
         std::printf("\nsteps:\n");
-        for (size_t i = 0; i < plan.steps.size(); ++i) {
-            std::printf("%zu. %s\n", i + 1, plan.steps[i].c_str());
-        }
+        for (const std::string& step : plan.steps) std::printf("%s\n", step.c_str());
     }
     return plan.ok ? kExitOk : kExitRefused;
 }
