@@ -31,6 +31,11 @@ listen_addresses = 'localhost'
 unix_socket_directories = '$dir'
 shared_preload_libraries = 'infra_ext'
 infra.database = 'postgres'
+# point-in-time recovery: infra_ext is the archive module
+wal_level = replica
+archive_mode = on
+archive_library = 'infra_ext'
+archive_timeout = 60s
 CONF
 fi
 if as_postgres "$bin/pg_ctl" -D "$dir/data" status >/dev/null 2>&1; then
@@ -51,5 +56,8 @@ Try:
     SELECT * FROM infra.check_request('203.0.113.7');
     SELECT infra.block_ip('198.51.100.0/24', interval '1 hour', 'scraper range');
     SELECT jsonb_pretty(infra.ddos_stats());
+    SELECT infra.create_base_backup(wait => true);
+    SELECT jsonb_pretty(infra.wal_archive_stats());
+    SELECT infra.recovery_plan(now() - interval '1 minute')->>'script';
 Stop it with: scripts/demo.sh stop
 MSG
