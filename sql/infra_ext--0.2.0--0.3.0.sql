@@ -232,7 +232,9 @@ BEGIN
                                                'root', loc->>'root', 'path', loc->>'path',
                                                'partial_dir', loc->>'partial', 'format', fmt,
                                                'compression', comp,
-                                               'retention', current_setting('infra.base_backup_retention')::int),
+                                               'retention', current_setting('infra.base_backup_retention')::int,
+                                               'max_rate_kb', (SELECT setting::int FROM pg_settings
+                                                                WHERE name = 'infra.base_backup_max_rate')),
                             infra._caller_role());
     UPDATE infra.base_backups SET job_id = job, label = bb_label WHERE id = new_id;
     PERFORM infra._audit('base_backup_request', 'base backup ' || new_id,

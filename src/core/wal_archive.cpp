@@ -466,6 +466,20 @@ struct Lz4DCtxFree {
 };
 
 // An archived file opened for reading: the checked header, then the decoded bytes.
+// Checks that fd (open on path) is a regular file with a valid container header, and
+// returns the header; the file offset is left just after the header.
+ArchivedFileInfo read_header(int fd, const std::string& path) {
+    struct stat st;
+    if (::fstat(fd, &st) != 0) throw_file_error("stat", path, errno);
+    if (!S_ISREG(st.st_mode)) {
+        throw Error(ErrorKind::kInvalidArgument, "archive file " + path + " is not a regular file",
+                    "Remove what is in the way in the archive directory.");
+    }
+    unsigned char h[kHeaderSize];
+    const size_t got = read_full(fd, h, kHeaderSize, path);
+    return decode_header(h, got, static_cast<int64_t>(st.st_size), path);
+}
+
 class ContainerReader {
   public:
     // Opens path; fails when it cannot be opened or its header is invalid.
@@ -524,17 +538,7 @@ class ContainerReader {
   private:
     // Checks the file and its header, and sets up the decoder.
     void init() {
-        const std::string& path = path_;
-        struct stat st;
-        if (::fstat(fd_.get(), &st) != 0) throw_file_error("stat", path, errno);
-        if (!S_ISREG(st.st_mode)) {
-            throw Error(ErrorKind::kInvalidArgument,
-                        "archive file " + path + " is not a regular file",
-                        "Remove what is in the way in the archive directory.");
-        }
-        unsigned char h[kHeaderSize];
-        const size_t got = read_full(fd_.get(), h, kHeaderSize, path);
-        info_ = decode_header(h, got, static_cast<int64_t>(st.st_size), path);
+        info_ = read_header(fd_.get(), path_);
         payload_left_ = info_.stored_bytes - static_cast<int64_t>(kHeaderSize);
         (void)::posix_fadvise(fd_.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
         if (info_.compression == WalCompression::kZstd) {
@@ -1051,7 +1055,10 @@ std::string read_archived_file(const std::string& path) {
 }
 
 ArchivedFileInfo read_archived_file_info(const std::string& path) {
-    return ContainerReader(path).info();
+    // The header only: no decoder and no buffer (archive scans read thousands of these).
+    UniqueFd fd(open_retrying(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (fd.get() < 0) throw_file_error("open", path, errno);
+    return read_header(fd.get(), path);
 }
 
 }  // namespace infra::core

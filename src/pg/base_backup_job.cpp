@@ -1,6 +1,6 @@
 // base_backup_job.cpp: the "base_backup" job, run by a job worker (job_worker.cpp).
 //
-//  1. pg_basebackup -X stream -c fast --manifest-checksums=CRC32C into
+//  1. pg_basebackup -X stream -c fast --manifest-checksums=CRC32C [--max-rate] into
 //     <infra.base_backup_dir>/.<name>.partial/data (plain, or tar with the configured
 //     compression), connecting over the server's own socket as the bootstrap superuser;
 //  2. reads the timeline and start/stop LSN from pg_basebackup's backup_manifest, and
@@ -132,6 +132,8 @@ json run_base_backup(const json& params) {
     std::vector<std::string> args = {
         "--pgdata=" + data,      "--wal-method=stream",         "--checkpoint=fast",
         "--label=" + info.label, "--manifest-checksums=CRC32C", "--format=" + info.format};
+    const int max_rate_kb = params.value("max_rate_kb", 0);
+    if (max_rate_kb > 0) args.push_back("--max-rate=" + std::to_string(max_rate_kb) + "k");
     if (info.format == "tar" && info.compression != "none") {
         args.push_back("--compress=client-" + info.compression);
     }

@@ -56,6 +56,7 @@ int retention_daily = 7;
 int retention_weekly = 4;
 int retention_monthly = 12;
 int base_backup_retention = 2;
+int base_backup_max_rate_kb = 0;
 
 const struct config_enum_entry kBackupFormats[] = {
     {"custom", kBackupFormatCustom, false},
@@ -93,6 +94,14 @@ std::string beside_data_directory(const char* name) {
 bool check_backup_dir(char** value, void**, GucSource) {
     if (*value != nullptr && (*value)[0] != '\0' && (*value)[0] != '/') {
         GUC_check_errdetail("The directory must be an absolute path (or empty for the default).");
+        return false;
+    }
+    return true;
+}
+
+bool check_max_rate(int* value, void**, GucSource) {
+    if (*value != 0 && *value < 32) {
+        GUC_check_errdetail("pg_basebackup accepts 32kB per second at least (or 0 for no limit).");
         return false;
     }
     return true;
@@ -215,6 +224,12 @@ void define_settings() {
                             "with them the WAL only they needed).",
                             nullptr, &base_backup_retention, 2, 1, 1000, PGC_SIGHUP, 0, nullptr,
                             nullptr, nullptr);
+    DefineCustomIntVariable("infra.base_backup_max_rate",
+                            "pg_basebackup --max-rate: the most a base backup reads per second "
+                            "(0 = no limit).",
+                            "Limits the I/O a base backup takes from a busy server; 32kB at least.",
+                            &base_backup_max_rate_kb, 0, 0, 1024 * 1024, PGC_SIGHUP, GUC_UNIT_KB,
+                            check_max_rate, nullptr, nullptr);
     DefineCustomEnumVariable("infra.base_backup_format",
                              "Format of new base backups: plain (a data directory, checked by "
                              "pg_verifybackup) or tar.",

@@ -17,7 +17,10 @@
 #  (6) retention keeps infra.base_backup_retention base backups; cleanup_wal_archive()
 #      removes only WAL older than the oldest retained one (dry run first);
 #  (7) a tar + zstd base backup is checked against its manifest and restores;
-#  (8) a base backup that cannot write its directory fails and leaves nothing.
+#  (8) a base backup that cannot write its directory fails and leaves nothing;
+#  (9) a base backup slowed by infra.base_backup_max_rate can be cancelled, and a crash
+#      in its middle fails it; neither leaves a partial directory, and the next one
+#      succeeds.
 use strict;
 use warnings;
 
@@ -319,6 +322,74 @@ is(sql("SELECT string_agg(id::text, ',' ORDER BY id) FROM infra.base_backups WHE
 	'3,4', '... and the retained base backups are untouched');
 ($rc, $out, $err) = run_cmd($ctl, 'verify', @locations);
 is($rc, 0, '... and still restorable from the archive') or diag($out);
+
+# ---- (9) cancelled and crashed base backups ---------------------------------------------
+$node->append_conf('postgresql.conf', "infra.base_backup_max_rate = '256kB'\n");
+$node->reload;
+wait_for_value($node, 'postgres', "SHOW infra.base_backup_max_rate", '256kB', 10);
+
+sub partial_dirs
+{
+	opendir(my $d, $backups) or die "$backups: $!";
+	my @p = grep { /^\..*\.partial$/ } readdir $d;
+	closedir $d;
+	return scalar(@p);
+}
+
+# Starts a (slow) base backup and waits until pg_basebackup is writing it.
+sub start_slow_base_backup
+{
+	my $bb = sql('SELECT infra.create_base_backup()');
+	wait_for_value($node, 'postgres', "SELECT status FROM infra.base_backups WHERE id = $bb",
+		'running', 60) or die "base backup $bb did not start";
+	my $t0 = time();
+	sleep 1 while partial_dirs() == 0 && time() - $t0 < 30;
+	return $bb;
+}
+
+my $slow = start_slow_base_backup();
+ok(partial_dirs() == 1, 'a throttled base backup is being written to a .partial directory');
+is(sql("SELECT infra.cancel_job(job_id) FROM infra.base_backups WHERE id = $slow"), 'cancelling',
+	'cancel_job stops a running base backup');
+ok(defined wait_for_value($node, 'postgres',
+	"SELECT status FROM infra.base_backups WHERE id = $slow", 'cancelled', 60),
+	'... which ends cancelled');
+is(partial_dirs(), 0, '... and leaves no partial directory');
+
+my $crashed = start_slow_base_backup();
+my $worker = sql("SELECT pid FROM pg_stat_activity
+                   WHERE application_name = 'infra job ' ||
+                         (SELECT job_id FROM infra.base_backups WHERE id = $crashed) || ' (base_backup)'");
+like($worker, qr/^\d+$/, 'the base backup worker is visible in pg_stat_activity');
+my $log_offset = -s $node->logfile;
+kill 'KILL', $worker or die "kill $worker: $!";
+$node->wait_for_log(qr/all server processes terminated; reinitializing/, $log_offset);
+$node->poll_query_until('postgres', 'SELECT 1', '1') or die 'no restart after the crash';
+ok(defined wait_for_value($node, 'postgres',
+	"SELECT status FROM infra.base_backups WHERE id = $crashed", 'failed', 60),
+	'a base backup whose worker died in a crash is marked failed');
+like(sql("SELECT error FROM infra.base_backups WHERE id = $crashed"), qr/restarted|crashed/,
+	'... saying the server restarted');
+
+$node->append_conf('postgresql.conf', "infra.base_backup_max_rate = 0\n");
+$node->reload;
+wait_for_value($node, 'postgres', "SHOW infra.base_backup_max_rate", '0', 10);
+my $after = sql('SELECT infra.create_base_backup(wait => true)');
+is(sql("SELECT status FROM infra.base_backups WHERE id = $after"), 'succeeded',
+	'the next base backup succeeds');
+is(partial_dirs(), 0, '... and no partial directory is left from the crash');
+($rc, $out, $err) = run_cmd($ctl, 'verify', @locations);
+is($rc, 0, 'the archive is continuous for every retained base backup') or diag($out);
+
+# ---- --help on every command ----------------------------------------------------------
+for my $command ('archive-get', 'plan', 'restore', 'verify')
+{
+	($rc, $out, $err) = run_cmd($ctl, $command, '--help');
+	ok($rc == 0 && $out =~ /^Usage: infra_ext_ctl \Q$command\E/ && $out =~ /Exit codes/,
+		"infra_ext_ctl $command --help shows its usage and exit codes");
+}
+($rc, $out, $err) = run_cmd($ctl, 'frobnicate');
+is($rc, 2, 'an unknown command is a usage error (exit 2)');
 
 $node->stop;
 done_testing();
