@@ -49,7 +49,8 @@ $node->append_conf('postgresql.conf', join('', map { "$_\n" }
 	  "wal_level = replica", "archive_mode = on", "archive_library = 'infra_ext'",
 	  "infra.wal_archive_dir = '$archive'", "infra.wal_compression = zstd",
 	  "infra.base_backup_dir = '$backups'", "max_wal_senders = 10",
-	  "infra.wal_monitor_interval = 5", "wal_keep_size = '1GB'"));
+	  "infra.wal_monitor_interval = 5", "wal_keep_size = '1GB'",
+	  "restart_after_crash = on"));
 $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION infra_ext');
 
