@@ -7,6 +7,8 @@
 # round, for each archiver (order rotated every round), it times the drain of the whole
 # backlog into an empty directory:
 #   infra_off / infra_zstd / infra_lz4  archive_library = 'infra_ext', infra.wal_compression
+#   infra_zstd3                         the same with infra.wal_zstd_level = 3 (default 1),
+#                                       the level pgBackRest uses for zst by default
 #   basic                               archive_library = 'basic_archive' (contrib)
 #   seed_cp                             archive_command = 'test ! -f DIR/%f && cp %p DIR/%f'
 #   durable_cp                          cp to a temporary name, sync it, mv, sync the directory
@@ -118,10 +120,11 @@ echo "backlog: $segments segments ($((wal_bytes / 1048576)) MiB)"
 archiver_pid() { psql_q -c "SELECT coalesce((SELECT pid FROM pg_stat_activity WHERE backend_type = 'archiver'), 0)"; }
 set_archiver() { # method archive_dir: configures it and waits until the archiver runs with it
     local method=$1 a=$2
-    local lib="" cmd="" comp=off
+    local lib="" cmd="" comp=off level=1
     case $method in
         infra_off) lib=infra_ext; comp=off ;;
         infra_zstd) lib=infra_ext; comp=zstd ;;
+        infra_zstd3) lib=infra_ext; comp=zstd; level=3 ;;
         infra_lz4) lib=infra_ext; comp=lz4 ;;
         basic) lib=basic_archive ;;
         seed_cp) cmd="test ! -f $a/%f && cp %p $a/%f" ;;
@@ -133,7 +136,8 @@ set_archiver() { # method archive_dir: configures it and waits until the archive
     old_lib=$(psql_q -c "SHOW archive_library")
     old_pid=$(archiver_pid)
     psql_q -c "ALTER SYSTEM SET archive_library = '$lib'" -c "ALTER SYSTEM SET archive_command = '$cmd'" \
-        -c "ALTER SYSTEM SET infra.wal_compression = '$comp'" -c "SELECT pg_reload_conf()" >/dev/null
+        -c "ALTER SYSTEM SET infra.wal_compression = '$comp'" -c "ALTER SYSTEM SET infra.wal_zstd_level = $level" \
+        -c "SELECT pg_reload_conf()" >/dev/null
     if [ "$old_lib" != "$lib" ]; then
         # The archiver exits and the postmaster restarts it, at most once per 10 s, when
         # its main loop next runs (these connections wake it).
@@ -147,7 +151,7 @@ archive_bytes() { # method: bytes of the archived segment files
         find "$dir/pgbackrest/repo/archive/bench" -type f -name '[0-9A-F]*-*' -printf '%s\n'
     else
         find "$dir/archive_$1" -maxdepth 1 -type f -regextype posix-basic -regex '.*/[0-9A-F]\{24\}' -printf '%s\n'
-    fi | awk '{s += $1} END {print s + 0}'
+    fi | awk '{s += $1} END {printf "%.0f\n", s}'
 }
 archive_files() {
     if [ "$1" = pgbackrest ]; then
@@ -200,7 +204,7 @@ drain() { # method [record]: one timed drain of the whole backlog
     echo "$r segments/s"
 }
 
-methods=(infra_off infra_zstd infra_lz4 basic seed_cp durable_cp pgbackrest)
+methods=(infra_off infra_zstd infra_zstd3 infra_lz4 basic seed_cp durable_cp pgbackrest)
 echo -n "warm-up drain (not recorded): "
 drain infra_off no
 for round in $(seq 1 "$rounds"); do
@@ -255,7 +259,9 @@ per_round_ratios() { # method: rate / basic rate, round by round
             "WAL / $(echo "scale=2; ${files[$m]} * 16777216 / ${size[$m]}" | bc) (${size[$m]} bytes, ${files[$m]} files)"
     done
     for m in "${methods[@]}"; do echo "  $m all rounds:${rate[$m]}"; done
-    echo "infra_ext zstd archive / pgBackRest zst archive (same $segments segments): $(echo "scale=3; ${size[infra_zstd]} / ${size[pgbackrest]}" | bc) (${size[infra_zstd]} / ${size[pgbackrest]} bytes)   target <= 1"
+    for m in infra_zstd infra_zstd3; do
+        echo "$m archive / pgBackRest zst archive (same $segments segments): $(echo "scale=3; ${size[$m]} / ${size[pgbackrest]}" | bc) (${size[$m]} / ${size[pgbackrest]} bytes)   target <= 1"
+    done
     echo "keep-up (infra_ext zstd live, pgbench -M prepared -c 4 -j 2 -T $keepup_seconds, $keepup_tps): ${wal_mib} MiB of WAL ($(echo "scale=2; $wal_mib / 16 / $keepup_seconds" | bc) segments/s), $archived_keepup files archived"
     echo "  .ready every 5 s:$samples; at the end of pgbench: $final_ready; max $max_ready; backlog gone ${catch_up} s after pgbench ended"
 } | tee "$results"

@@ -202,8 +202,10 @@ CREATE TRIGGER base_backup_job_state AFTER UPDATE OF state ON infra.jobs
     FOR EACH ROW WHEN (NEW.kind = 'base_backup' AND NEW.state IS DISTINCT FROM OLD.state)
     EXECUTE FUNCTION infra._mirror_base_backup_job();
 
-CREATE FUNCTION infra.create_base_backup(wait boolean DEFAULT false) RETURNS bigint
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+-- Queues one base backup (catalog row + job); returns the job id. Used by
+-- create_base_backup() and by the scheduler.
+CREATE FUNCTION infra._queue_base_backup(requested_by name) RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     fmt text := current_setting('infra.base_backup_format');
     comp text := current_setting('infra.base_backup_compression');
@@ -224,7 +226,7 @@ BEGIN
             HINT = 'It needs wal_level = replica and max_wal_senders >= 2; SELECT infra.pitr_config() shows the statements that fix it.';
     END IF;
     INSERT INTO infra.base_backups (requested_by, label, format, compression)
-    VALUES (infra._caller_role(), 'infra_ext base backup', fmt, comp) RETURNING id INTO new_id;
+    VALUES (requested_by, 'infra_ext base backup', fmt, comp) RETURNING id INTO new_id;
     bb_label := 'infra_ext base backup ' || new_id;
     loc := infra._base_backup_location(new_id, clock_timestamp());
     job := infra._queue_job('base_backup', NULL, NULL,
@@ -235,21 +237,73 @@ BEGIN
                                                'retention', current_setting('infra.base_backup_retention')::int,
                                                'max_rate_kb', (SELECT setting::int FROM pg_settings
                                                                 WHERE name = 'infra.base_backup_max_rate')),
-                            infra._caller_role());
+                            requested_by);
     UPDATE infra.base_backups SET job_id = job, label = bb_label WHERE id = new_id;
     PERFORM infra._audit('base_backup_request', 'base backup ' || new_id,
-                         jsonb_build_object('job_id', job, 'wait', wait, 'format', fmt,
-                                            'compression', comp, 'path', loc->>'path'));
+                         jsonb_build_object('job_id', job, 'format', fmt, 'compression', comp,
+                                            'path', loc->>'path'));
+    RETURN job;
+END
+$$;
+
+CREATE FUNCTION infra.create_base_backup(wait boolean DEFAULT false) RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    job bigint := infra._queue_base_backup(infra._caller_role());
+BEGIN
     IF wait THEN
         PERFORM infra._run_job_and_wait(job);
     ELSE
         PERFORM infra._wake_launcher_at_commit();
     END IF;
-    RETURN new_id;
+    RETURN (SELECT id FROM infra.base_backups WHERE job_id = job);
 END
 $$;
 COMMENT ON FUNCTION infra.create_base_backup(boolean) IS
     'Queues a pg_basebackup into infra.base_backup_dir, verified and catalogued in infra.base_backups; returns its id. wait => true runs it now and raises its error.';
+
+-- Schedules for base backups and WAL cleanup (seeded disabled: enable them with
+-- SELECT infra.set_schedule('weekly_base_backup', NULL, true) once archiving works).
+ALTER TABLE infra.schedules DROP CONSTRAINT schedules_action_check;
+ALTER TABLE infra.schedules ADD CONSTRAINT schedules_action_check
+    CHECK (action IN ('backup daily', 'backup weekly', 'backup monthly', 'cleanup',
+                      'verify newest', 'base backup', 'wal cleanup'));
+
+CREATE OR REPLACE FUNCTION infra._run_schedule_action(action text, requested_by name) RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    ids bigint[];
+    newest infra.backups;
+    outcome jsonb;
+BEGIN
+    IF action LIKE 'backup %' THEN
+        ids := infra._queue_backups(substr(action, 8), requested_by);
+        RETURN (SELECT job_id FROM infra.backups WHERE id = ids[1]);
+    ELSIF action = 'cleanup' THEN
+        RETURN infra._queue_job('cleanup', current_database(), NULL, '{}', requested_by);
+    ELSIF action = 'verify newest' THEN
+        SELECT * INTO newest FROM infra.backups WHERE status = 'succeeded'
+         ORDER BY finished_at DESC, id DESC LIMIT 1;
+        IF NOT FOUND THEN
+            RETURN NULL;
+        END IF;
+        RETURN infra._queue_verify(newest, requested_by);
+    ELSIF action = 'base backup' THEN
+        RETURN infra._queue_base_backup(requested_by);
+    ELSIF action = 'wal cleanup' THEN
+        -- Quick (it only removes files): done here, not as a job.
+        PERFORM pg_advisory_xact_lock(7471, 3);
+        outcome := infra._cleanup_wal_archive(false);
+        PERFORM infra._audit('wal_cleanup', 'WAL archive', outcome - 'files');
+        RETURN NULL;
+    END IF;
+    RAISE EXCEPTION USING ERRCODE = 'IX000', MESSAGE = format('unknown schedule action %s', action);
+END
+$$;
+
+INSERT INTO infra.schedules (name, cron, action, enabled) VALUES
+    ('weekly_base_backup', '0 4 * * 0', 'base backup', false),
+    ('daily_wal_cleanup', '30 4 * * *', 'wal cleanup', false);
 
 -- WAL archive statistics and cleanup ----------------------------------------------------
 CREATE FUNCTION infra.wal_archive_stats() RETURNS jsonb
@@ -332,6 +386,7 @@ COMMENT ON FUNCTION infra.recovery_plan(timestamptz, bigint) IS
 
 -- Privileges ------------------------------------------------------------------------------
 REVOKE ALL ON FUNCTION infra._base_backup_location(bigint, timestamptz), infra._wal_archive_scan(),
+    infra._queue_base_backup(name), infra._run_schedule_action(text, name),
     infra._wal_monitor_state(), infra._recovery_plan(timestamptz, bigint),
     infra._cleanup_wal_archive(boolean), infra._mirror_base_backup_job(),
     infra.create_base_backup(boolean), infra.wal_archive_stats(),

@@ -1,6 +1,6 @@
 # 009_scheduler.pl: the launcher's built-in scheduler (infra.schedules).
 #
-#  (1) the five seeded schedules and their first next_run (next 03:00 UTC, next Sunday
+#  (1) the seven seeded schedules and their first next_run (next 03:00 UTC, next Sunday
 #      02:00, next 1st 01:00, ...);
 #  (3) set_schedule refuses bad cron expressions and unknown schedule names with clear
 #      errors (SQLSTATE IX001) and leaves the row unchanged;
@@ -70,12 +70,15 @@ is(sql("SELECT string_agg(format('%s|%s|%s|%s|%s', name, cron, action, enabled, 
 		  . "FROM infra.schedules"),
 	'cleanup|0 2 * * *|cleanup|t|infra_ext '
 	  . 'daily_backup|0 3 * * *|backup daily|t|infra_ext '
+	  . 'daily_wal_cleanup|30 4 * * *|wal cleanup|f|infra_ext '
 	  . 'monthly_backup|0 1 1 * *|backup monthly|t|infra_ext '
 	  . 'weekly_backup|0 2 * * 0|backup weekly|t|infra_ext '
+	  . 'weekly_base_backup|0 4 * * 0|base backup|f|infra_ext '
 	  . 'weekly_verify|0 5 * * 0|verify newest|t|infra_ext',
-	'(1) five seeded schedules with their crons and actions, enabled, managed by infra_ext');
+	'(1) seven seeded schedules with their crons and actions, managed by infra_ext: the '
+	  . 'five logical-backup ones enabled, base backup and WAL cleanup disabled');
 is(sql("SELECT count(*) FROM infra.schedules WHERE last_run IS NULL AND last_job_id IS NULL"),
-	'5', '(1) none has run yet');
+	'7', '(1) none has run yet');
 
 # Expected next runs, computed in SQL in UTC (the default infra.schedule_timezone).
 my %expected_next = (
@@ -127,9 +130,9 @@ is(sql("SET TimeZone = 'UTC'; SELECT to_char(next_run, 'DD HH24:MI') FROM infra.
 	like($err, qr/ERROR:  IX001: schedule 'hourly_backup' does not exist/,
 		'(3) an unknown schedule name is refused');
 	like($err,
-		qr/HINT:  Schedules: cleanup, daily_backup, monthly_backup, weekly_backup, weekly_verify\./,
+		qr/HINT:  Schedules: cleanup, daily_backup, daily_wal_cleanup, monthly_backup, weekly_backup, weekly_base_backup, weekly_verify\./,
 		'(3) ... listing the existing schedules');
-	is(sql("SELECT count(*) FROM infra.schedules"), '5', '(3) ... and no schedule was added');
+	is(sql("SELECT count(*) FROM infra.schedules"), '7', '(3) ... and no schedule was added');
 	is(sql($schedule_row), $before, '(3) daily_backup is still unchanged');
 	is(sql("SELECT count(*) FROM infra.audit_log WHERE action = 'schedule_change'"),
 		'0', '(3) no schedule_change was audited for the refused calls');

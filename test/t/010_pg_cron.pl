@@ -73,10 +73,14 @@ is(sql("SELECT string_agg(format('%s|%s|%s|%s|%s', jobname, schedule, command, d
 		"infra_weekly_backup|0 2 * * 0|SELECT infra.run_schedule('weekly_backup')|postgres|t",
 		"infra_weekly_verify|0 5 * * 0|SELECT infra.run_schedule('weekly_verify')|postgres|t"),
 	'(1) cron.job: five active jobs infra_<schedule>, same crons, calling infra.run_schedule()');
+is(sql("SELECT string_agg(name || '|' || managed_by || '|' || enabled, ' ' ORDER BY name) "
+		  . "FROM infra.schedules WHERE action IN ('base backup', 'wal cleanup')"),
+	'daily_wal_cleanup|infra_ext|false weekly_base_backup|infra_ext|false',
+	'(1) disabled schedules (base backup, WAL cleanup) are not handed to pg_cron');
 my $cron_user = sql("SELECT DISTINCT username FROM cron.job");
 is($cron_user, 'postgres', "(1) the pg_cron jobs run as $cron_user");
 is(sql("SELECT string_agg(format('%s|%s|%s|%s', name, managed_by, enabled, coalesce(next_run::text, 'NULL')), ' ' ORDER BY name) "
-		  . "FROM infra.schedules"),
+		  . "FROM infra.schedules WHERE action NOT IN ('base backup', 'wal cleanup')"),
 	'cleanup|pg_cron|f|NULL daily_backup|pg_cron|f|NULL monthly_backup|pg_cron|f|NULL '
 	  . 'weekly_backup|pg_cron|f|NULL weekly_verify|pg_cron|f|NULL',
 	"(1) infra.schedules: managed_by 'pg_cron', enabled false, no next_run");
@@ -147,7 +151,7 @@ is(sql("SELECT string_agg(schedule || ':' || cron_job_removed, ',' ORDER BY sche
 is(sql("SELECT count(*) FROM cron.job WHERE jobname LIKE 'infra\\_%'"), '0',
 	'(3) cron.job has no infra_* jobs left');
 is(sql("SELECT string_agg(format('%s|%s|%s|%s|%s', name, cron, managed_by, enabled, next_run > now()), ' ' ORDER BY name) "
-		  . "FROM infra.schedules"),
+		  . "FROM infra.schedules WHERE action NOT IN ('base backup', 'wal cleanup')"),
 	'cleanup|0 2 * * *|infra_ext|t|t daily_backup|0 3 * * *|infra_ext|t|t '
 	  . 'monthly_backup|0 1 1 * *|infra_ext|t|t weekly_backup|0 2 * * 0|infra_ext|t|t '
 	  . 'weekly_verify|0 5 * * 0|infra_ext|t|t',

@@ -20,7 +20,8 @@
 #  (8) a base backup that cannot write its directory fails and leaves nothing;
 #  (9) a base backup slowed by infra.base_backup_max_rate can be cancelled, and a crash
 #      in its middle fails it; neither leaves a partial directory, and the next one
-#      succeeds.
+#      succeeds;
+# (10) the seeded (disabled) base backup and WAL cleanup schedules do their work when run.
 use strict;
 use warnings;
 
@@ -381,6 +382,22 @@ is(sql("SELECT status FROM infra.base_backups WHERE id = $after"), 'succeeded',
 is(partial_dirs(), 0, '... and no partial directory is left from the crash');
 ($rc, $out, $err) = run_cmd($ctl, 'verify', @locations);
 is($rc, 0, 'the archive is continuous for every retained base backup') or diag($out);
+
+# ---- (10) the seeded schedules' actions (run as pg_cron would run them) -----------------
+is(sql("SELECT string_agg(name || ':' || action || ':' || enabled, ',' ORDER BY name)
+          FROM infra.schedules WHERE action IN ('base backup', 'wal cleanup')"),
+	'daily_wal_cleanup:wal cleanup:false,weekly_base_backup:base backup:false',
+	'base backup and WAL cleanup schedules are seeded, disabled');
+my $scheduled_job = sql("SELECT infra.run_schedule('weekly_base_backup')");
+ok(defined wait_for_value($node, 'postgres',
+	"SELECT state FROM infra.jobs WHERE id = $scheduled_job", 'succeeded', 60),
+	'the base backup schedule\'s job runs in the launcher');
+is(sql("SELECT status FROM infra.base_backups WHERE job_id = $scheduled_job"), 'succeeded',
+	'... and catalogues a base backup');
+is(sql("SELECT infra.run_schedule('daily_wal_cleanup') IS NULL"), 't',
+	'the WAL cleanup schedule runs at once (no job)');
+is(sql("SELECT count(*) FROM infra.audit_log WHERE action = 'wal_cleanup'"), '2',
+	'... and is audited');
 
 # ---- --help on every command ----------------------------------------------------------
 for my $command ('archive-get', 'plan', 'restore', 'verify')
