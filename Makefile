@@ -4,7 +4,8 @@
 
 EXTENSION = infra_ext
 MODULE_big = infra_ext
-DATA = sql/infra_ext--0.1.0.sql sql/infra_ext--0.1.0--0.2.0.sql sql/infra_ext--0.2.0--0.3.0.sql
+DATA = sql/infra_ext--0.1.0.sql sql/infra_ext--0.1.0--0.2.0.sql sql/infra_ext--0.2.0--0.3.0.sql \
+       sql/infra_ext--0.3.0--0.4.0.sql
 
 CORE_SOURCES := $(sort $(wildcard src/core/*.cpp))
 GLUE_SOURCES := $(sort $(wildcard src/pg/*.cpp))
@@ -13,7 +14,8 @@ OBJS = $(CORE_SOURCES:.cpp=.o) $(GLUE_SOURCES:.cpp=.o)
 REGRESS = $(sort $(notdir $(basename $(wildcard sql/foundation_*.sql)))) \
           $(sort $(notdir $(basename $(wildcard sql/guard_*.sql)))) \
           $(sort $(notdir $(basename $(wildcard sql/backup_*.sql)))) \
-          $(sort $(notdir $(basename $(wildcard sql/pitr_*.sql))))
+          $(sort $(notdir $(basename $(wildcard sql/pitr_*.sql)))) \
+          $(sort $(notdir $(basename $(wildcard sql/http_*.sql))))
 REGRESS_OPTS = --temp-instance=./tmp_check_regress --temp-config=test/regress.conf
 TAP_TESTS = 1
 PROVE_TESTS = test/t/*.pl

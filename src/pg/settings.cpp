@@ -57,6 +57,11 @@ int retention_weekly = 4;
 int retention_monthly = 12;
 int base_backup_retention = 2;
 int base_backup_max_rate_kb = 0;
+// The HTTP request a statement runs for (set by infra_httpd with SET LOCAL; recorded in
+// the audit log).
+char* http_token = nullptr;
+char* http_client = nullptr;
+char* http_request_id = nullptr;
 
 const struct config_enum_entry kBackupFormats[] = {
     {"custom", kBackupFormatCustom, false},
@@ -240,6 +245,19 @@ void define_settings() {
                              "Only with infra.base_backup_format = tar.",
                              &setting_base_backup_compression, 0, kBaseBackupCompressions,
                              PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+    DefineCustomStringVariable("infra.http_token",
+                               "Label of the API token the current HTTP request came with.",
+                               "Set by infra_httpd with SET LOCAL; recorded in the audit log.",
+                               &http_token, "", PGC_USERSET, GUC_NOT_IN_SAMPLE, nullptr, nullptr,
+                               nullptr);
+    DefineCustomStringVariable("infra.http_client", "Client address of the current HTTP request.",
+                               "Set by infra_httpd with SET LOCAL; recorded in the audit log.",
+                               &http_client, "", PGC_USERSET, GUC_NOT_IN_SAMPLE, nullptr, nullptr,
+                               nullptr);
+    DefineCustomStringVariable("infra.http_request_id", "Id of the current HTTP request.",
+                               "Set by infra_httpd with SET LOCAL; recorded in the audit log.",
+                               &http_request_id, "", PGC_USERSET, GUC_NOT_IN_SAMPLE, nullptr,
+                               nullptr, nullptr);
     MarkGUCPrefixReserved("infra");
 }
 
