@@ -986,6 +986,28 @@ ArchiveOutcome archive_wal_file(const std::string& source_path, const std::strin
     return outcome;
 }
 
+namespace {
+
+// Decodes the whole payload into sink (chunk by chunk) and checks its CRC-32C; throws
+// naming path when it does not match (the size is checked by the reader itself).
+template <typename Sink>
+void decode_checked(ContainerReader& reader, const std::string& path, Sink&& sink) {
+    std::unique_ptr<char[]> buf = new_chunk();
+    uint32_t crc = 0;
+    for (;;) {
+        const size_t n = reader.read(buf.get(), kChunkSize);
+        if (n == 0) break;
+        crc = crc32c(buf.get(), n, crc);
+        sink(buf.get(), n);
+    }
+    if (crc != reader.info().crc32c) {
+        corrupt(path, "CRC-32C mismatch (header " + hex32(reader.info().crc32c) + ", data " +
+                          hex32(crc) + ")");
+    }
+}
+
+}  // namespace
+
 RestoreOutcome restore_wal_file(const std::string& archive_dir, const std::string& file_name,
                                 const std::string& dest_path) {
     check_file_name(file_name);
@@ -1015,18 +1037,7 @@ RestoreOutcome restore_wal_file(const std::string& archive_dir, const std::strin
     }
     ContainerReader reader(path, std::move(fd));
     TempFile tmp(dest_prefix, dest_name);
-    std::unique_ptr<char[]> buf = new_chunk();
-    uint32_t crc = 0;
-    for (;;) {
-        const size_t n = reader.read(buf.get(), kChunkSize);
-        if (n == 0) break;
-        crc = crc32c(buf.get(), n, crc);
-        tmp.write_all(buf.get(), n);
-    }
-    if (crc != reader.info().crc32c) {
-        corrupt(path, "CRC-32C mismatch (header " + hex32(reader.info().crc32c) + ", data " +
-                          hex32(crc) + ")");
-    }
+    decode_checked(reader, path, [&](const char* data, size_t n) { tmp.write_all(data, n); });
     tmp.sync_and_close();
     durable_rename(tmp.path(), dest_path);
     tmp.keep();
@@ -1039,18 +1050,7 @@ std::string read_archived_file(const std::string& path) {
     // The header's size is only trusted once decoded: reserve at most one chunk from it.
     bytes.reserve(static_cast<size_t>(
         std::min<int64_t>(reader.info().original_bytes, static_cast<int64_t>(kChunkSize))));
-    std::unique_ptr<char[]> buf = new_chunk();
-    uint32_t crc = 0;
-    for (;;) {
-        const size_t n = reader.read(buf.get(), kChunkSize);
-        if (n == 0) break;
-        crc = crc32c(buf.get(), n, crc);
-        bytes.append(buf.get(), n);
-    }
-    if (crc != reader.info().crc32c) {
-        corrupt(path, "CRC-32C mismatch (header " + hex32(reader.info().crc32c) + ", data " +
-                          hex32(crc) + ")");
-    }
+    decode_checked(reader, path, [&](const char* data, size_t n) { bytes.append(data, n); });
     return bytes;
 }
 
