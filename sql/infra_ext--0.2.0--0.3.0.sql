@@ -125,8 +125,8 @@ CREATE FUNCTION infra._wal_monitor_state() RETURNS jsonb
     AS 'MODULE_PATHNAME', 'infra_wal_monitor_state' LANGUAGE C VOLATILE;
 CREATE FUNCTION infra._recovery_plan(target_time timestamptz, base_backup_id bigint) RETURNS jsonb
     AS 'MODULE_PATHNAME', 'infra_recovery_plan' LANGUAGE C VOLATILE;
-CREATE FUNCTION infra._cleanup_wal_archive(dry_run boolean) RETURNS jsonb
-    AS 'MODULE_PATHNAME', 'infra_cleanup_wal_archive' LANGUAGE C STRICT VOLATILE;
+CREATE FUNCTION infra._cleanup_wal_archive(dry_run boolean, catalog_oldest_start pg_lsn)
+RETURNS jsonb AS 'MODULE_PATHNAME', 'infra_cleanup_wal_archive' LANGUAGE C VOLATILE;
 
 -- Base backups ---------------------------------------------------------------------------
 ALTER TABLE infra.jobs DROP CONSTRAINT jobs_kind_check;
@@ -276,6 +276,14 @@ DECLARE
     newest infra.backups;
     outcome jsonb;
 BEGIN
+    -- Run by hand (run_schedule), the actions that delete are an administrator's, as
+    -- cleanup_backups() and cleanup_wal_archive() are.
+    IF action IN ('cleanup', 'wal cleanup') AND requested_by <> 'scheduler'
+       AND NOT pg_has_role(requested_by, 'infra_admin', 'MEMBER') THEN
+        RAISE EXCEPTION USING ERRCODE = '42501',
+            MESSAGE = format('permission denied: the %s action needs infra_admin', action),
+            HINT = 'Run it as an administrator, or leave it to the scheduler.';
+    END IF;
     IF action LIKE 'backup %' THEN
         ids := infra._queue_backups(substr(action, 8), requested_by);
         RETURN (SELECT job_id FROM infra.backups WHERE id = ids[1]);
@@ -293,7 +301,8 @@ BEGIN
     ELSIF action = 'wal cleanup' THEN
         -- Quick (it only removes files): done here, not as a job.
         PERFORM pg_advisory_xact_lock(7471, 3);
-        outcome := infra._cleanup_wal_archive(false);
+        outcome := infra._cleanup_wal_archive(false, (SELECT min(start_lsn) FROM infra.base_backups
+                                                       WHERE status = 'succeeded'));
         PERFORM infra._audit('wal_cleanup', 'WAL archive', outcome - 'files');
         RETURN NULL;
     END IF;
@@ -359,7 +368,10 @@ BEGIN
             HINT = 'Pass true to see what would be removed, false to remove it.';
     END IF;
     PERFORM pg_advisory_xact_lock(7471, 3);  -- one WAL cleanup at a time
-    outcome := infra._cleanup_wal_archive(dry_run);
+    -- The catalog's succeeded base backups count too: a description that cannot be
+    -- read, or a base backup directory changed since, must not let WAL go.
+    outcome := infra._cleanup_wal_archive(dry_run, (SELECT min(start_lsn) FROM infra.base_backups
+                                                    WHERE status = 'succeeded'));
     PERFORM infra._audit(CASE WHEN dry_run THEN 'wal_cleanup_dry_run' ELSE 'wal_cleanup' END,
                          'WAL archive', outcome - 'files');
     RETURN outcome;
@@ -388,7 +400,7 @@ COMMENT ON FUNCTION infra.recovery_plan(timestamptz, bigint) IS
 REVOKE ALL ON FUNCTION infra._base_backup_location(bigint, timestamptz), infra._wal_archive_scan(),
     infra._queue_base_backup(name), infra._run_schedule_action(text, name),
     infra._wal_monitor_state(), infra._recovery_plan(timestamptz, bigint),
-    infra._cleanup_wal_archive(boolean), infra._mirror_base_backup_job(),
+    infra._cleanup_wal_archive(boolean, pg_lsn), infra._mirror_base_backup_job(),
     infra.create_base_backup(boolean), infra.wal_archive_stats(),
     infra.cleanup_wal_archive(boolean), infra.recovery_plan(timestamptz, bigint) FROM PUBLIC;
 REVOKE ALL ON infra.base_backups FROM PUBLIC;

@@ -29,8 +29,9 @@ constexpr int kMaxYear = 9999;
 constexpr int kMaxOffsetHours = 15;  // PostgreSQL's limit for a numeric zone
 constexpr size_t kMaxListedMissing = 100;
 // Segments looked at, newest first, for the newest transaction end (a run may end in
-// segments that hold none, e.g. after pg_switch_wal()).
-constexpr uint64_t kTransactionLookBack = 8;
+// segments that hold none, e.g. after pg_switch_wal() or in a long bulk load); past
+// that the reach is reported unknown rather than guessed.
+constexpr uint64_t kTransactionLookBack = 64;
 constexpr size_t kMaxNamedUnreadable = 5;
 
 // ---------------------------------------------------------------------------------------
@@ -368,21 +369,49 @@ std::vector<ChainPiece> chain_to(uint32_t base_timeline, uint64_t start_lsn, uin
     return chain;
 }
 
-TimelineChoice choose_timelines(const ArchiveScan& archive, const BaseBackupInfo& backup) {
+// When each timeline came to be: its history file's archive time (written at the
+// promotion that created it). Timelines without one are treated as always there.
+std::map<uint32_t, int64_t> timeline_birth_times(const ArchiveScan& archive) {
+    std::map<uint32_t, int64_t> born;
+    for (const ArchivedWalFile& f : archive.history_files) {
+        if (f.parsed.kind == WalFileKind::kHistory) born[f.parsed.timeline] = f.mtime_unix_us;
+    }
+    return born;
+}
+
+// Follows a child timeline only if it existed at the target time: WAL a later recovery
+// wrote on a new timeline is younger than the target, so recovering to the target along
+// it would stop at the branch point and lose what the parent timeline holds after it
+// (a restore to T1 followed by a plan for T2 > T1 must stay on the parent).
+TimelineChoice choose_timelines(const ArchiveScan& archive, const BaseBackupInfo& backup,
+                                int64_t target_us) {
     TimelineChoice choice;
     const uint32_t base = backup.timeline;
     choice.chain = {{base, 0}};
     choice.target_timeline = base;
+    const std::map<uint32_t, int64_t> born = timeline_birth_times(archive);
+    auto existed_at_target = [&](uint32_t timeline) {
+        auto it = born.find(timeline);
+        return it == born.end() || it->second <= target_us;
+    };
     for (const auto& [timeline, history] : archive.histories) {
         if (timeline <= choice.target_timeline) continue;
         std::vector<ChainPiece> chain =
             chain_to(base, backup.start_lsn, timeline, history, archive.segment_size);
         if (chain.empty()) continue;
+        bool all_existed = true;
+        for (const ChainPiece& piece : chain)
+            all_existed = all_existed && existed_at_target(piece.timeline);
+        if (!all_existed) continue;
         choice.chain = std::move(chain);
         choice.target_timeline = timeline;
     }
-    const std::set<uint32_t> with_history = timelines_with_history(archive);
-    choice.newest_in_archive = std::max(base, with_history.empty() ? 0 : *with_history.rbegin());
+    std::set<uint32_t> with_history = timelines_with_history(archive);
+    uint32_t newest_existing = base;
+    for (uint32_t t : with_history) {
+        if (existed_at_target(t)) newest_existing = std::max(newest_existing, t);
+    }
+    choice.newest_in_archive = newest_existing;
     // PostgreSQL's findNewestTimeLine: probe base+1, base+2, ... while a history exists.
     uint32_t latest = base;
     while (with_history.count(latest + 1) != 0) ++latest;
@@ -549,6 +578,15 @@ void plan_wal(const WalContext& ctx, RecoveryPlan& plan) {
                     reaches + "; the target " + format_timestamp_unix_us(ctx.target_us) +
                         " is later: archive the current WAL (SELECT pg_switch_wal() on the "
                         "server) or wait for archive_timeout, or choose an earlier target");
+    } else if (ctx.newest_transaction_in != nullptr && last_contiguous && !reach_by_transaction) {
+        add_problem(plan, "archive_reach_unknown",
+                    "no transaction ended in the newest " + std::to_string(kTransactionLookBack) +
+                        " archived segments up to " + plan.archive_reaches_segment +
+                        ", so how far a recovery can go is unknown (PostgreSQL stops with "
+                        "\"recovery ended before configured recovery target was reached\" when "
+                        "no archived transaction ended after the target): archive more WAL "
+                        "after a committed transaction (SELECT pg_switch_wal()), or choose a "
+                        "target you know an archived transaction ended after");
     } else if (reach_by_transaction && ctx.target_us >= plan.archive_reaches_unix_us) {
         add_problem(plan, "archive_behind_target",
                     "the newest transaction in the archived WAL ended at " +
@@ -569,23 +607,25 @@ void plan_wal(const WalContext& ctx, RecoveryPlan& plan) {
 void check_timeline(const BaseBackupInfo& backup, const TimelineChoice& choice,
                     RecoveryPlan& plan) {
     if (choice.newest_in_archive <= choice.target_timeline) return;
-    add_problem(plan, "timeline",
-                "the newest timeline in the archive, " + std::to_string(choice.newest_in_archive) +
-                    ", does not descend from base backup " + std::to_string(backup.id) +
-                    "'s timeline " + std::to_string(backup.timeline) +
-                    " after the backup started (" + format_lsn(backup.start_lsn) +
-                    "); recovery will follow timeline " + std::to_string(choice.target_timeline) +
-                    (choice.chain.size() > 1 ? " (" + chain_text(choice.chain) + ")" : "") +
-                    (choice.latest_finds_target
-                         ? ""
-                         : ", set explicitly with recovery_target_timeline = '" +
-                               std::to_string(choice.target_timeline) +
-                               "' (with 'latest' PostgreSQL would pick timeline " +
-                               std::to_string(choice.latest) +
-                               " and stop: \"requested timeline is not a child of this "
-                               "server's history\")") +
-                    ". To reach timeline " + std::to_string(choice.newest_in_archive) +
-                    ", use a base backup taken on it");
+    // Not a problem: the archive may hold a branch a copy or an earlier recovery made
+    // (say, a restored copy that archived its own timeline); recovery follows the base
+    // backup's history, named explicitly. The note says so.
+    plan.notes.push_back(
+        "the newest timeline in the archive, " + std::to_string(choice.newest_in_archive) +
+        ", does not descend from base backup " + std::to_string(backup.id) + "'s timeline " +
+        std::to_string(backup.timeline) + " after the backup started (" +
+        format_lsn(backup.start_lsn) + "); recovery will follow timeline " +
+        std::to_string(choice.target_timeline) +
+        (choice.chain.size() > 1 ? " (" + chain_text(choice.chain) + ")" : "") +
+        (choice.latest_finds_target ? ""
+                                    : ", set explicitly with recovery_target_timeline = '" +
+                                          std::to_string(choice.target_timeline) +
+                                          "' (with 'latest' PostgreSQL would pick timeline " +
+                                          std::to_string(choice.latest) +
+                                          " and stop: \"requested timeline is not a child of this "
+                                          "server's history\")") +
+        ". To reach timeline " + std::to_string(choice.newest_in_archive) +
+        ", use a base backup taken on it");
 }
 
 void check_system_identifier(const std::vector<BaseBackupInfo>& backups,
@@ -708,16 +748,13 @@ struct Words {
     std::string pgdata, backup;
 };
 
-std::vector<std::string> recovery_settings(const RecoveryPlan& plan, const PlanRequest& request,
-                                           const TimelineChoice& choice) {
+std::vector<std::string> recovery_settings(const RecoveryPlan& plan, const PlanRequest& request) {
     return {
         "restore_command = " + conf_quote(restore_command(request.bindir, request.archive_dir)),
         "recovery_target_time = " +
             conf_quote(postgres_timestamp_unix_us(plan.target_time_unix_us)),
         "recovery_target_action = 'promote'",
-        "recovery_target_timeline = " + conf_quote(choice.latest_finds_target
-                                                       ? "latest"
-                                                       : std::to_string(choice.target_timeline)),
+        "recovery_target_timeline = " + conf_quote(plan.recovery_target_timeline),
     };
 }
 
@@ -729,9 +766,13 @@ std::vector<std::string> restore_commands(const BaseBackupInfo& backup, const Wo
     }
     const std::string suffix = tar_suffix(backup.compression);
     const std::string tar = tar_extract(backup.compression);
+    // pg_basebackup (PostgreSQL 15) compresses pg_wal.tar only with gzip: with lz4 or
+    // zstd client compression it stays a plain pg_wal.tar.
+    const bool wal_compressed = backup.compression == "gzip";
     return {"mkdir -m 700 " + w.pgdata, tar + data + "/base.tar" + suffix + " -C " + w.pgdata,
             "mkdir -p " + w.pgdata + "/pg_wal",
-            tar + data + "/pg_wal.tar" + suffix + " -C " + w.pgdata + "/pg_wal",
+            (wal_compressed ? tar : tar_extract("none")) + data + "/pg_wal.tar" +
+                (wal_compressed ? suffix : "") + " -C " + w.pgdata + "/pg_wal",
             "chmod 700 " + w.pgdata};
 }
 
@@ -746,8 +787,7 @@ std::string watch_query() {
            "pg_last_xact_replay_timestamp()";
 }
 
-std::vector<std::string> make_steps(const RecoveryPlan& plan, const PlanRequest& request,
-                                    const TimelineChoice& choice) {
+std::vector<std::string> make_steps(const RecoveryPlan& plan, const PlanRequest& request) {
     const BaseBackupInfo& backup = plan.base_backup;
     const Words w{shell_quote(request.pgdata), shell_quote(backup.path)};
     const std::string log =
@@ -777,7 +817,7 @@ std::vector<std::string> make_steps(const RecoveryPlan& plan, const PlanRequest&
     steps.push_back("5. Append the recovery settings to " + conf +
                     " (PostgreSQL 15 reads them from the configuration; there is no "
                     "recovery.conf): " +
-                    joined(recovery_settings(plan, request, choice), "; "));
+                    joined(recovery_settings(plan, request), "; "));
     steps.push_back("6. Ask for a targeted recovery: touch " +
                     shell_quote(join_path(request.pgdata, "recovery.signal")));
     steps.push_back(
@@ -877,7 +917,7 @@ std::string make_script(const RecoveryPlan& plan, const PlanRequest& request,
     s += "# 5. Recovery settings (they repeat BIN and ARCHIVE, quoted for postgresql.conf).\n"
          "cat >>\"$PGDATA/postgresql.auto.conf\" <<'INFRA_EXT_RECOVERY_SETTINGS'\n"
          "# point-in-time recovery settings added by infra_ext\n";
-    for (const std::string& line : recovery_settings(plan, request, choice)) s += line + "\n";
+    for (const std::string& line : recovery_settings(plan, request)) s += line + "\n";
     s += "INFRA_EXT_RECOVERY_SETTINGS\n\n";
     s += "# 6. Ask for a targeted recovery.\ntouch \"$PGDATA/recovery.signal\"\n\n";
     s += "# 7. Start the server; it replays the archived WAL up to the target, then promotes.\n";
@@ -964,7 +1004,9 @@ RecoveryPlan plan_recovery(const std::vector<BaseBackupInfo>& base_backups,
     RecoveryPlan plan;
     plan.target_time_unix_us = request.target_time_unix_us;
     plan.base_backup = backup;
-    const TimelineChoice choice = choose_timelines(archive, backup);
+    const TimelineChoice choice = choose_timelines(archive, backup, request.target_time_unix_us);
+    plan.recovery_target_timeline =
+        choice.latest_finds_target ? "latest" : std::to_string(choice.target_timeline);
     for (const ChainPiece& piece : choice.chain) plan.timelines.push_back(piece.timeline);
 
     check_system_identifier(base_backups, backup, plan);
@@ -980,7 +1022,7 @@ RecoveryPlan plan_recovery(const std::vector<BaseBackupInfo>& base_backups,
     check_unreadable(archive, plan);
 
     plan.ok = plan.problems.empty();
-    plan.steps = make_steps(plan, request, choice);
+    plan.steps = make_steps(plan, request);
     plan.script = make_script(plan, request, choice);
     return plan;
 }
@@ -1018,6 +1060,8 @@ std::string recovery_plan_to_json(const RecoveryPlan& plan) {
                                : json(format_timestamp_unix_us(plan.archive_reaches_unix_us));
     j["archive_reaches_segment"] = text_or_null(plan.archive_reaches_segment);
     j["archive_reaches_by"] = plan.archive_reaches_by;
+    j["recovery_target_timeline"] = plan.recovery_target_timeline;
+    j["notes"] = plan.notes;
     j["steps"] = plan.steps;
     j["script"] = plan.script;
     return j.dump();

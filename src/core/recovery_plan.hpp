@@ -7,9 +7,11 @@
 //  - the base backup is the newest whose stop time is before the target (or the one
 //    asked for, which must have ended before the target);
 //  - the timeline followed is the newest one in the archive's history files that
-//    descends from the base backup's timeline at a point after the backup started
-//    (PostgreSQL's recovery_target_timeline = 'latest'); segment s is expected on the
-//    newest timeline of that chain that began at or before s;
+//    descends from the base backup's timeline at a point after the backup started and
+//    existed at the target time (its history file was archived before the target: a
+//    timeline a later recovery created holds only WAL younger than the target); when
+//    that is not what 'latest' would pick, recovery_target_timeline names it; segment s
+//    is expected on the newest timeline of that chain that began at or before s;
 //  - WAL is needed from the segment holding the backup's start LSN up to the first
 //    segment archived at or after the target time (it holds the target), and at least
 //    up to the segment of the backup's stop LSN;
@@ -48,14 +50,18 @@ struct PlanRequest {
 };
 
 struct PlanProblem {
-    std::string code;  // "missing_segments" | "archive_behind_target" | "timeline" |
-                       // "unreadable_files" | "system_identifier"
+    std::string code;  // "missing_segments" | "archive_behind_target" |
+                       // "archive_reach_unknown" | "unreadable_files" |
+                       // "system_identifier" | "wal_segment_size"
     std::string message;
 };
 
 struct RecoveryPlan {
     bool ok = false;  // true when problems is empty
     std::vector<PlanProblem> problems;
+    // What the reader should know but does not stop the recovery (e.g. the archive also
+    // holds a timeline that is not this base backup's history).
+    std::vector<std::string> notes;
     int64_t target_time_unix_us = 0;
     BaseBackupInfo base_backup;
     std::vector<uint32_t> timelines;            // the chain followed, oldest first
@@ -70,6 +76,9 @@ struct RecoveryPlan {
     // target at or after it is a problem; "archive_time": the archive time of the newest
     // contiguous segment (no newest_transaction_in, or no transaction found).
     std::string archive_reaches_by = "archive_time";
+    // What recovery_target_timeline must be: "latest", or the timeline's number when
+    // PostgreSQL's 'latest' would follow a timeline that did not exist at the target.
+    std::string recovery_target_timeline = "latest";
     std::vector<std::string> steps;  // human-readable, in order
     std::string script;              // POSIX sh for PostgreSQL 15 (never recovery.conf)
 };

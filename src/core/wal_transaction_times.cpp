@@ -84,9 +84,26 @@ std::optional<int64_t> newest_transaction_time(const std::string& archive_dir,
     spec.stdout_file = dir.path() + "/records.txt";
     ChildProcess child = ChildProcess::spawn(spec);
     // pg_waldump exits non-zero at the end of a lone segment ("could not find file" for
-    // the next one): the records it printed before are what counts.
-    child.wait();
-    return newest_transaction_time_in(read_file(spec.stdout_file));
+    // the next one, or an invalid record where the WAL ends): the records it printed
+    // before are what counts. Any other failure with nothing printed is an error, not
+    // "no transaction".
+    const int status = child.wait();
+    const std::string records = read_file(spec.stdout_file);
+    if (!exited_successfully(status) && records.find("rmgr: ") == std::string::npos) {
+        const std::string& err = child.stderr_text();
+        const bool end_of_wal = err.find("could not find file") != std::string::npos ||
+                                err.find("invalid record length") != std::string::npos ||
+                                err.find("could not find a valid record") != std::string::npos;
+        if (!end_of_wal) {
+            throw Error(ErrorKind::kInvalidArgument,
+                        "pg_waldump could not read " + segment_name + " (" +
+                            describe_wait_status(status) + "): " + err,
+                        "Check that " + pg_waldump_path +
+                            " is PostgreSQL 15's and the segment "
+                            "is intact (infra_ext_ctl verify --deep).");
+        }
+    }
+    return newest_transaction_time_in(records);
 }
 
 }  // namespace infra::core

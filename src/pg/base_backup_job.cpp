@@ -12,8 +12,10 @@
 //     directory to its final name — a crash at any point leaves only a ".partial"
 //     directory, which listing ignores and the next attempt removes;
 //  5. applies retention: keeps the `retention` newest base backups of the directory
-//     (by stop time, the new one included) and removes the others.
+//     (by stop time, the new one included) and removes the others (renamed to
+//     ".<name>.expired" first; a failure here is a WARNING, the new backup stands).
 // Runs in the worker process only (no shared state); errors are C++ exceptions.
+#include <cstring>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -94,15 +96,35 @@ std::string problems_text(const std::vector<std::string>& problems) {
 }
 
 // Keeps the `keep` newest base backups under root; returns the ids of those removed.
+// Each is first renamed to ".<name>.expired" (and the rename made durable), so that a
+// crash in the middle of removing it never leaves a valid description over half a
+// data directory; the next base backup removes what a crash left.
 std::vector<int64_t> apply_retention(const std::string& root, int keep) {
     std::vector<core::BaseBackupInfo> all = core::list_base_backups(root);
     std::vector<int64_t> removed;
     for (size_t i = 0; i + static_cast<size_t>(keep) < all.size(); ++i) {
-        core::remove_tree(all[i].path);
+        const std::string& path = all[i].path;
+        const std::string name = path.substr(path.rfind('/') + 1);
+        const std::string doomed = root + "/." + name + ".expired";
+        core::durable_rename(path, doomed);
         removed.push_back(all[i].id);
+        core::remove_tree(doomed);
     }
-    if (!removed.empty()) core::fsync_path(root);
     return removed;
+}
+
+// Removes what crashes left in root: ".*.partial" (a base backup being taken; only one
+// runs at a time, so none is live now) and ".*.expired" (retention in progress).
+void remove_leftovers(const std::string& root) {
+    auto ends_with = [](const std::string& name, const char* suffix) {
+        const size_t n = std::strlen(suffix);
+        return name.size() > n && name.compare(name.size() - n, n, suffix) == 0;
+    };
+    for (const std::string& name : core::list_directory(root)) {
+        if (name[0] == '.' && (ends_with(name, ".partial") || ends_with(name, ".expired"))) {
+            core::remove_tree(root + "/" + name);
+        }
+    }
 }
 
 }  // namespace
@@ -121,12 +143,7 @@ json run_base_backup(const json& params) {
     info.compression = params.at("compression").get<std::string>();
 
     core::make_private_directory(root);
-    // One base backup runs at a time (the job slots refuse a second), so every
-    // ".partial" directory here was left by a crash: remove them all.
-    for (const std::string& name : core::list_directory(root)) {
-        if (name.size() > 9 && name[0] == '.' && name.compare(name.size() - 8, 8, ".partial") == 0)
-            core::remove_tree(root + "/" + name);
-    }
+    remove_leftovers(root);
     core::make_private_directory(partial);
 
     std::vector<std::string> args = {
@@ -167,12 +184,22 @@ json run_base_backup(const json& params) {
     core::durable_rename(partial, final_path);
     info.path = final_path;
 
-    std::vector<int64_t> expired = apply_retention(root, params.at("retention").get<int>());
-    return {{"state", "succeeded"},
-            {"bytes", info.bytes},
-            {"path", final_path},
-            {"info", json::parse(core::base_backup_info_to_json(info))},
-            {"expired", expired}};
+    // The new base backup is in place: a failure of retention must not fail it.
+    json result = {{"state", "succeeded"},
+                   {"bytes", info.bytes},
+                   {"path", final_path},
+                   {"info", json::parse(core::base_backup_info_to_json(info))}};
+    try {
+        result["expired"] = apply_retention(root, params.at("retention").get<int>());
+    } catch (const std::exception& e) {
+        result["expired"] = json::array();
+        result["retention_error"] = e.what();
+        pg_call([&] {
+            ereport(WARNING, (errmsg("infra base backup %lld: retention failed: %s",
+                                     static_cast<long long>(info.id), e.what())));
+        });
+    }
+    return result;
 }
 
 }  // namespace infra::pg

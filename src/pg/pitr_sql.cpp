@@ -27,6 +27,7 @@
 extern "C" {
 #include "access/xlog.h"
 #include "postmaster/postmaster.h"
+#include "utils/pg_lsn.h"
 }
 
 namespace infra::pg {
@@ -52,11 +53,13 @@ bool directory_exists(const std::string& path) {
     return stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-// The usable base backups of infra.base_backup_dir (none when it does not exist yet).
-std::vector<core::BaseBackupInfo> retained_base_backups() {
+// The usable base backups of infra.base_backup_dir (none when it does not exist yet);
+// directories whose description cannot be read go to *skipped when given.
+std::vector<core::BaseBackupInfo> retained_base_backups(
+    std::vector<std::string>* skipped = nullptr) {
     const std::string root = base_backup_dir();
     if (!directory_exists(root)) return {};
-    return core::list_base_backups(root);
+    return core::list_base_backups(root, skipped);
 }
 
 std::string server_bindir() {
@@ -179,9 +182,21 @@ void remove_archived(const std::string& dir, const std::string& name) {
 }
 
 Datum cleanup_wal_archive(FunctionCallInfo fcinfo) {
+    if (PG_ARGISNULL(0)) {
+        throw core::Error(core::ErrorKind::kInvalidArgument, "dry_run must not be NULL",
+                          "Pass true to see what would be removed, false to remove it.");
+    }
     const bool dry_run = PG_GETARG_BOOL(0);
     const std::string dir = wal_archive_dir();
-    std::vector<core::BaseBackupInfo> backups = retained_base_backups();
+    std::vector<std::string> skipped;
+    std::vector<core::BaseBackupInfo> backups = retained_base_backups(&skipped);
+    if (!skipped.empty()) {
+        throw core::Error(core::ErrorKind::kConflict,
+                          "the description of a base backup in " + base_backup_dir() +
+                              " cannot be read (" + skipped.front() +
+                              "): the WAL it needs is unknown, nothing was removed",
+                          "Repair or remove that directory, then run the cleanup again.");
+    }
     if (backups.empty()) {
         throw core::Error(
             core::ErrorKind::kConflict,
@@ -193,7 +208,13 @@ Datum cleanup_wal_archive(FunctionCallInfo fcinfo) {
     for (const core::BaseBackupInfo& b : backups) {
         if (b.start_lsn < oldest->start_lsn) oldest = &b;
     }
-    const uint64_t keep_from = core::lsn_to_segno(oldest->start_lsn, wal_segment_size);
+    // A base backup the catalog still counts as succeeded (e.g. in a directory
+    // infra.base_backup_dir no longer names) keeps its WAL too.
+    uint64_t keep_from_lsn = oldest->start_lsn;
+    if (!PG_ARGISNULL(1)) {
+        keep_from_lsn = std::min<uint64_t>(keep_from_lsn, PG_GETARG_LSN(1));
+    }
+    const uint64_t keep_from = core::lsn_to_segno(keep_from_lsn, wal_segment_size);
     json out = {{"dry_run", dry_run},
                 {"oldest_base_backup", oldest->id},
                 {"keep_from_segment",

@@ -17,6 +17,7 @@
 #include "pg/sql_values.hpp"
 
 extern "C" {
+#include "access/xlog.h"
 #include "pgstat.h"
 }
 
@@ -78,7 +79,7 @@ WalMonitorSample take_sample() {
     s.free_bytes = -1;
     const std::string dir = wal_archive_dir();
     try {
-        core::ArchiveScan scan = core::scan_wal_archive(dir);
+        core::ArchiveScan scan = core::scan_wal_archive(dir, wal_segment_size);
         s.segments = static_cast<int64>(scan.segments.size());
         s.stored_bytes = scan.stored_bytes;
         s.original_bytes = scan.original_bytes;

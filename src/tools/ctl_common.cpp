@@ -124,8 +124,13 @@ core::RecoveryPlan load_plan(const ParsedArgs& args, const std::string& bindir) 
     if (args.has("--port")) request.port = positive_int("--port", args.value("--port"));
     request.bindir = bindir;
     const std::string waldump = bindir + "/pg_waldump";
+    // A failure reading WAL is this tool's failure (exit 3), not a refusal of the plan.
     request.newest_transaction_in = [&](const core::ArchivedWalFile& f) {
-        return core::newest_transaction_time(request.archive_dir, f.name, waldump);
+        try {
+            return core::newest_transaction_time(request.archive_dir, f.name, waldump);
+        } catch (const core::Error& e) {
+            throw std::runtime_error(e.what());
+        }
     };
 
     std::vector<core::BaseBackupInfo> backups = core::list_base_backups(request.base_backup_root);

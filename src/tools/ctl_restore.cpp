@@ -35,6 +35,17 @@ bool exists(const std::string& path) {
     return ::lstat(path.c_str(), &st) == 0;
 }
 
+// The status line of PGDATA/postmaster.pid (its 8th line: "starting", "standby",
+// "ready", "stopping"), "" when there is none.
+std::string postmaster_status(const std::string& pgdata) {
+    std::ifstream in(pgdata + "/postmaster.pid");
+    std::string line;
+    for (int i = 0; i < 8 && std::getline(in, line); ++i) {
+    }
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    return line;
+}
+
 // The pid in PGDATA/postmaster.pid when that process is alive, else 0.
 long running_postmaster(const std::string& pgdata) {
     std::ifstream in(pgdata + "/postmaster.pid");
@@ -74,7 +85,7 @@ std::string prepare_pgdata(const std::string& pgdata, bool replace) {
 
 // Appends text to path (created 0600 if missing) and fsyncs it.
 void append_durably(const std::string& path, const std::string& text) {
-    int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0) core::throw_file_error("open", path, errno);
     size_t done = 0;
     while (done < text.size()) {
@@ -109,16 +120,33 @@ void write_recovery_settings(const std::string& pgdata, const core::RecoveryPlan
          << "recovery_target_time = "
          << core::conf_quote(core::postgres_timestamp_unix_us(plan.target_time_unix_us)) << "\n"
          << "recovery_target_action = 'promote'\n"
-         << "recovery_target_timeline = 'latest'\n";
+         << "recovery_target_timeline = " << core::conf_quote(plan.recovery_target_timeline)
+         << "\n";
     if (args.has("--port"))
         conf << "port = " << positive_int("--port", args.value("--port")) << "\n";
-    if (args.value("--archive-mode", "keep") == "off") {
+    if (args.value("--archive-mode", args.flags.count("--replace") ? "keep" : "off") == "off") {
         conf << "archive_mode = off  # a restored copy must not archive into the original's "
                 "archive\n";
     }
     append_durably(pgdata + "/postgresql.auto.conf", conf.str());
     append_durably(pgdata + "/recovery.signal", "");
     core::fsync_path(pgdata);
+}
+
+// postgresql.conf for the restored server: --config-file, else the data directory's own,
+// else Debian's /etc/postgresql/15/<name>/postgresql.conf for /var/lib/postgresql/15/<name>
+// (Debian keeps the configuration outside the data directory).
+std::string config_file_for(const std::string& pgdata, const std::string& data_with_conf,
+                            const ParsedArgs& args) {
+    if (args.has("--config-file")) return args.value("--config-file");
+    if (exists(data_with_conf + "/postgresql.conf")) return "";
+    std::string data = pgdata;
+    while (data.size() > 1 && data.back() == '/') data.pop_back();
+    const std::string name = data.substr(data.rfind('/') + 1);
+    const std::string debian = "/etc/postgresql/15/" + name + "/postgresql.conf";
+    if (exists(debian)) return debian;
+    throw Refused(pgdata + " has no postgresql.conf and " + debian +
+                  " does not exist: pass --config-file FILE");
 }
 
 bool log_contains(const std::string& path, const std::string& text) {
@@ -165,10 +193,15 @@ std::string recovery_report(const std::string& log_path) {
 }
 
 int start_and_wait(const std::string& pgdata, const std::string& bindir, const std::string& log,
-                   int timeout_s) {
+                   int timeout_s, const std::string& config_file) {
     core::ChildSpec pg_ctl;
     pg_ctl.program = bindir + "/pg_ctl";
-    pg_ctl.args = {"-D", pgdata, "-l", log, "-w", "-t", std::to_string(timeout_s), "start"};
+    pg_ctl.args = {"-D", pgdata, "-l", log, "-w", "-t", std::to_string(timeout_s)};
+    if (!config_file.empty()) {
+        pg_ctl.args.push_back("-o");
+        pg_ctl.args.push_back("-c config_file=" + config_file);
+    }
+    pg_ctl.args.push_back("start");
     pg_ctl.stdout_file = "/dev/null";
     std::printf("starting the server (log: %s) ...\n", log.c_str());
     std::fflush(stdout);
@@ -200,8 +233,9 @@ int start_and_wait(const std::string& pgdata, const std::string& bindir, const s
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
-    // recovery.signal goes at the end of recovery; wait for "ready to accept connections".
-    while (!log_contains(log, "database system is ready to accept connections")) {
+    // recovery.signal goes at the end of recovery; the postmaster then says "ready" in
+    // postmaster.pid (whatever the log settings and language).
+    while (postmaster_status(pgdata) != "ready") {
         if (running_postmaster(pgdata) == 0) return failed("the server stopped after recovery");
         if (std::chrono::steady_clock::now() > deadline) break;
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -217,7 +251,7 @@ int run_restore(const std::vector<std::string>& raw) {
     ParsedArgs args =
         parse_args(raw,
                    {"--archive", "--base-backups", "--pgdata", "--target-time", "--base-backup",
-                    "--port", "--bindir", "--log", "--timeout", "--archive-mode"},
+                    "--port", "--bindir", "--log", "--timeout", "--archive-mode", "--config-file"},
                    {"--start", "--replace"});
     if (args.help) {
         std::fputs(kRestoreHelp, stdout);
@@ -225,7 +259,10 @@ int run_restore(const std::vector<std::string>& raw) {
     }
     if (!args.positional.empty()) throw UsageError("unexpected argument " + args.positional[0]);
     const std::string pgdata = args.required("--pgdata");
-    const std::string mode = args.value("--archive-mode", "keep");
+    // A restore into a new place (a copy beside the original) must not archive into the
+    // original's archive; a restore that replaces the data directory keeps archiving.
+    const std::string mode =
+        args.value("--archive-mode", args.flags.count("--replace") ? "keep" : "off");
     if (mode != "keep" && mode != "off") {
         throw UsageError("--archive-mode must be keep or off, not \"" + mode + "\"");
     }
@@ -237,11 +274,7 @@ int run_restore(const std::vector<std::string>& raw) {
             "run as root and the restored files must belong to that user), e.g. runuser -u "
             "postgres -- infra_ext_ctl restore ...");
     }
-    std::string bindir = args.value("--bindir");
-    if (bindir.empty()) {
-        bindir =
-            exists(own_directory() + "/pg_ctl") ? own_directory() : "/usr/lib/postgresql/15/bin";
-    }
+    const std::string bindir = postgres_bindir(args);
 
     core::RecoveryPlan plan = load_plan(args, bindir);
     print_plan_summary(plan);
@@ -254,6 +287,12 @@ int run_restore(const std::vector<std::string>& raw) {
         !core::list_directory(data + "/pg_tblspc").empty()) {
         throw Refused("base backup " + std::to_string(backup.id) +
                       " has tablespaces, which infra_ext_ctl restore does not support yet");
+    }
+    // Where postgresql.conf is, decided before anything changes (a plain backup holds the
+    // data directory's own; Debian keeps it in /etc/postgresql).
+    std::string config_file;
+    if (args.flags.count("--start") && backup.format == "plain") {
+        config_file = config_file_for(pgdata, data, args);
     }
     std::string aside = prepare_pgdata(pgdata, args.flags.count("--replace") != 0);
     if (!aside.empty()) std::printf("moved the old data directory aside to %s\n", aside.c_str());
@@ -274,13 +313,16 @@ int run_restore(const std::vector<std::string>& raw) {
         "restored %lld bytes; wrote recovery.signal and the recovery settings "
         "(postgresql.auto.conf)\n",
         static_cast<long long>(bytes));
+    if (args.flags.count("--start") && backup.format != "plain") {
+        config_file = config_file_for(pgdata, pgdata, args);
+    }
     if (!args.flags.count("--start")) {
         std::printf("start the server to recover: %s/pg_ctl -D %s -l <logfile> start\n",
                     bindir.c_str(), pgdata.c_str());
         return kExitOk;
     }
     std::string log = args.value("--log", pgdata + "/infra_ext_restore.log");
-    return start_and_wait(pgdata, bindir, log, timeout_s);
+    return start_and_wait(pgdata, bindir, log, timeout_s, config_file);
 }
 
 }  // namespace infra::ctl

@@ -34,6 +34,7 @@ const char* const kRestoreHelp =
     "                             --target-time T [--base-backup ID|latest] [--port N]\n"
     "                             [--start] [--replace] [--archive-mode keep|off]\n"
     "                             [--bindir DIR] [--log FILE] [--timeout SECONDS]\n"
+    "                             [--config-file FILE]\n"
     "\n"
     "Point-in-time recovery with the server down. Plans it and refuses (exit 4, nothing\n"
     "changed) when the plan has problems, a server runs in PGDATA, or PGDATA is not\n"
@@ -45,13 +46,16 @@ const char* const kRestoreHelp =
     "\n"
     "Options:\n"
     "  --port N             the restored server's port (written to postgresql.auto.conf)\n"
-    "  --archive-mode off   turn archiving off in the restored copy (a test restore beside\n"
-    "                       the original must not archive into its archive); default keep\n"
+    "  --archive-mode M     keep: archive as the base backup's settings say; off: no\n"
+    "                       archiving (a copy beside the original must not archive into its\n"
+    "                       archive). Default: keep with --replace, off otherwise\n"
     "  --start              start the server, wait until it has recovered and promoted, and\n"
     "                       report where recovery ended (server log: --log, default\n"
     "                       PGDATA/infra_ext_restore.log; --timeout, default 3600 s)\n"
     "  --bindir DIR         PostgreSQL's programs (default: this program's directory, or\n"
     "                       /usr/lib/postgresql/15/bin)\n"
+    "  --config-file FILE   postgresql.conf for --start when the data directory has none\n"
+    "                       (default: Debian's /etc/postgresql/15/<name>/postgresql.conf)\n"
     "\n"
     "Exit codes: 0 restored (and recovered, with --start), 2 usage error, 3 failure,\n"
     "4 refused (nothing changed), 5 the server did not finish recovery (its log is shown).\n";
@@ -69,10 +73,10 @@ const char* const kVerifyHelp =
     "4 problems found (listed).\n";
 
 int run_plan(const std::vector<std::string>& raw) {
-    ParsedArgs args = parse_args(
-        raw,
-        {"--archive", "--base-backups", "--target-time", "--base-backup", "--pgdata", "--port"},
-        {"--json"});
+    ParsedArgs args = parse_args(raw,
+                                 {"--archive", "--base-backups", "--target-time", "--base-backup",
+                                  "--pgdata", "--port", "--bindir"},
+                                 {"--json"});
     if (args.help) {
         std::fputs(kPlanHelp, stdout);
         return kExitOk;

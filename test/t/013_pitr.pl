@@ -8,7 +8,8 @@
 #      T1 is complete and its script is PostgreSQL 15's (recovery.signal, no
 #      recovery.conf); `infra_ext_ctl restore --target-time T1 --start` into a new data
 #      directory brings back exactly batch A and the dropped table, not batch B, on a
-#      new timeline;
+#      new timeline; a restore that archives its timeline 2 into the same archive does
+#      not lead a later recovery to an earlier moment astray (it stays on timeline 1);
 #  (4) refusals, each leaving nothing behind: a non-empty data directory, a target
 #      before the base backup, in the future, past the newest archived transaction, an
 #      unparsable time; a deleted archived segment is named by recovery_plan(),
@@ -126,6 +127,9 @@ usleep(1_100_000);
 my $t1 = sql('SELECT clock_timestamp()');
 usleep(1_100_000);
 sql("INSERT INTO items SELECT g, 'B' FROM generate_series(1001, 2000) g");
+usleep(1_100_000);
+my $t_b = sql('SELECT clock_timestamp()');    # after batch B, before the drop
+usleep(1_100_000);
 sql('DROP TABLE doomed');
 sql('CREATE TABLE after_drop (x int)');    # a transaction that ends after the drop
 switch_and_archive();
@@ -167,6 +171,33 @@ is(restored_sql('SELECT pg_is_in_recovery()'), 'f', 'restored: promoted');
 is(restored_sql('SELECT timeline_id FROM pg_control_checkpoint()'), '2', 'restored: on timeline 2');
 is(restored_sql('SHOW archive_mode'), 'off', 'restored: --archive-mode off is in force');
 system_or_bail("$bindir/pg_ctl", '-D', $restored, '-m', 'fast', 'stop');
+
+# A restore that keeps archiving (--archive-mode keep) puts its new timeline 2 into the
+# same archive. A later plan for a moment between T1 and that restore must stay on
+# timeline 1, which holds batch B; timeline 2 (born after the target) would stop at T1.
+my $kept = "$base/restored_keep";
+($rc, $out, $err) = run_cmd($ctl, 'restore', @locations, '--pgdata', $kept,
+	'--target-time', $t1, '--port', $port, '--archive-mode', 'keep', '--start');
+is($rc, 0, 'a restore that keeps archiving succeeds') or diag("stdout:\n$out\nstderr:\n$err");
+my $t0_wait = time();
+sleep 1 while !-e "$archive/00000002.history" && time() - $t0_wait < 30;
+ok(-e "$archive/00000002.history", '... and archives timeline 2\'s history into the archive');
+system_or_bail("$bindir/pg_ctl", '-D', $kept, '-m', 'fast', 'stop');
+my ($tl_ok, $tl_chain, $tl_setting) = split /\|/, sql(
+	"WITH p AS (SELECT infra.recovery_plan('$t_b') AS j)
+	 SELECT j->>'ok', j->'wal'->>'timelines', j->>'recovery_target_timeline' FROM p");
+is($tl_ok, 'true', 'a plan for a time between T1 and that restore is complete');
+is($tl_chain, '[1]', '... stays on timeline 1');
+is($tl_setting, '1', '... naming it (recovery_target_timeline = 1, not latest)');
+my $restored_b = "$base/restored_b";
+($rc, $out, $err) = run_cmd($ctl, 'restore', @locations, '--pgdata', $restored_b,
+	'--target-time', $t_b, '--port', $port, '--start');
+is($rc, 0, 'restore to that time succeeds') or diag("stdout:\n$out\nstderr:\n$err");
+is(restored_sql("SELECT count(*) FILTER (WHERE batch = 'A') || ' ' || count(*) FILTER (WHERE batch = 'B') FROM items"),
+	'1000 1000', '... with batches A and B');
+is(restored_sql('SELECT sum(x) FROM doomed'), '28', '... and the table dropped later still there');
+is(restored_sql('SHOW archive_mode'), 'off', '... archiving off by default in a copy');
+system_or_bail("$bindir/pg_ctl", '-D', $restored_b, '-m', 'fast', 'stop');
 
 # ---- (4) refusals -----------------------------------------------------------------------
 open(my $marker, '>', "$restored/KEEP_ME") or die; close $marker;

@@ -4,13 +4,11 @@
 // (a flipped byte, a truncated, missing, extra or replaced file, directory-format dumps).
 #include <gtest/gtest.h>
 
-#include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdint>
 #include <filesystem>
-#include <fstream>
 #include <functional>
 #include <limits>
 #include <optional>
@@ -25,6 +23,7 @@
 #include "core/sha256.hpp"
 #include "unprivileged.hpp"
 #include "refusal.hpp"
+#include "test_files.hpp"
 
 namespace infra::core {
 
@@ -480,18 +479,8 @@ TEST(BackupManifestRowCounts, DuplicatesAreRefused) {
 class BackupManifestFilesTest : public ::testing::Test {
   protected:
     void SetUp() override {
-        std::string pattern = (fs::temp_directory_path() / "backup_manifest_test_XXXXXX").string();
-        std::vector<char> buf(pattern.begin(), pattern.end());
-        buf.push_back('\0');
-        ASSERT_NE(::mkdtemp(buf.data()), nullptr);
-        dir_ = buf.data();
         manifest_ = sample_manifest();
         manifest_.files.clear();
-    }
-
-    void TearDown() override {
-        std::error_code ignored;
-        fs::remove_all(dir_, ignored);
     }
 
     // Writes a file under dir_ and adds it to manifest_.
@@ -500,12 +489,11 @@ class BackupManifestFilesTest : public ::testing::Test {
         manifest_.files.push_back({name, static_cast<int64_t>(bytes.size()), sha256_hex(bytes)});
     }
 
+    // Writes dir_/name, making the directories it needs.
     void put(const std::string& name, const std::string& bytes) {
         const fs::path p = fs::path(dir_) / name;
         fs::create_directories(p.parent_path());
-        std::ofstream out(p, std::ios::binary | std::ios::trunc);
-        out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-        ASSERT_TRUE(out.good()) << p;
+        infra::test::write_file(p.string(), bytes);
     }
 
     // A dump-like file of n bytes.
@@ -517,7 +505,8 @@ class BackupManifestFilesTest : public ::testing::Test {
 
     std::vector<FileProblem> check() const { return check_backup_files(dir_, manifest_); }
 
-    std::string dir_;
+    const infra::test::TempDir tmp_{"backup_manifest_test"};
+    const std::string dir_ = tmp_.path();
     BackupManifest manifest_;
 };
 
@@ -633,8 +622,7 @@ TEST_F(BackupManifestFilesTest, EveryProblemAtOnceSortedByName) {
 TEST_F(BackupManifestFilesTest, AManifestRoundTripChecksTheSame) {
     add("app.dump", content(1000, 'r'));
     put("manifest.json", manifest_to_json(manifest_));
-    std::ifstream in(dir_ + "/manifest.json", std::ios::binary);
-    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const std::string text = infra::test::file_contents(dir_ + "/manifest.json");
     const BackupManifest read_back = manifest_from_json(text);
     EXPECT_EQ(check_backup_files(dir_, read_back), Problems{});
     put("app.dump", content(1000, 'R'));

@@ -5,19 +5,18 @@
 // links that stay inside included, and the file-name rules.
 #include <gtest/gtest.h>
 
-#include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdint>
 #include <filesystem>
-#include <fstream>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "core/backup_paths.hpp"
 #include "core/errors.hpp"
+#include "test_files.hpp"
 
 namespace infra::core {
 namespace {
@@ -42,12 +41,7 @@ namespace fs = std::filesystem;
 class BackupPathsTest : public ::testing::Test {
   protected:
     void SetUp() override {
-        std::string pattern = (fs::temp_directory_path() / "backup_paths_test_XXXXXX").string();
-        std::vector<char> buf(pattern.begin(), pattern.end());
-        buf.push_back('\0');
-        ASSERT_NE(::mkdtemp(buf.data()), nullptr);
-        made_ = buf.data();
-        root_ = fs::canonical(made_).string();
+        root_ = fs::canonical(tmp_.path()).string();
         dir_ = root_ + "/backups";
 
         fs::create_directory(dir_);
@@ -70,16 +64,7 @@ class BackupPathsTest : public ::testing::Test {
         ASSERT_EQ(::mkfifo((dir_ + "/fifo").c_str(), 0600), 0);
     }
 
-    void TearDown() override {
-        std::error_code ignored;
-        fs::remove_all(made_, ignored);
-    }
-
-    static void touch(const std::string& path) {
-        std::ofstream out(path);
-        out << "backup bytes\n";
-        ASSERT_TRUE(out.good()) << path;
-    }
+    static void touch(const std::string& path) { infra::test::write_file(path, "backup bytes\n"); }
 
     // The message of the Error(kInvalidArgument) that resolving must throw.
     static std::string refusal(const std::string& backup_dir, const std::string& requested) {
@@ -96,7 +81,7 @@ class BackupPathsTest : public ::testing::Test {
 
     std::string refusal(const std::string& requested) const { return refusal(dir_, requested); }
 
-    std::string made_;  // as mkdtemp returned it
+    const infra::test::TempDir tmp_{"backup_paths_test"};
     std::string root_;  // canonical
     std::string dir_;   // canonical backup directory
 };

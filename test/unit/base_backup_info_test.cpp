@@ -8,26 +8,26 @@
 // reported, a missing root refused.
 #include <gtest/gtest.h>
 
-#include <stdlib.h>
 #include <sys/stat.h>
 
 #include <cstdint>
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "core/base_backup_info.hpp"
 #include "core/errors.hpp"
-#include "core/file_util.hpp"
 #include "refusal.hpp"
+#include "test_files.hpp"
 
 namespace infra::core {
 namespace {
 
 using nlohmann::json;
 using test::refusal;
+using test::TempDir;
+using test::write_file;
 
 // 2026-11-29T03:04:05Z
 constexpr int64_t kStartUs = 1795921445LL * 1000000 + 123456;
@@ -236,35 +236,13 @@ TEST(BaseBackupInfoJson, RefusesInconsistentValues) {
               std::string::npos);
 }
 
-// A fresh mkdtemp directory, removed with everything in it at the end of the test.
-class TempDir {
-  public:
-    TempDir() {
-        char pattern[] = "/tmp/base_backup_info_test.XXXXXX";
-        const char* made = ::mkdtemp(pattern);
-        if (made == nullptr) throw std::runtime_error("mkdtemp failed");
-        path_ = made;
-    }
-    ~TempDir() { remove_tree(path_); }
-    const std::string& path() const { return path_; }
-
-  private:
-    std::string path_;
-};
-
-void write_text(const std::string& path, const std::string& text) {
-    std::ofstream out(path, std::ios::binary);
-    out << text;
-    ASSERT_TRUE(out.good()) << path;
-}
-
 // Makes root/name holding a description of `info` (or of `text` when given).
 void make_backup_dir(const std::string& root, const std::string& name, const BaseBackupInfo& info,
                      const char* text = nullptr) {
     const std::string dir = root + "/" + name;
     ASSERT_EQ(::mkdir(dir.c_str(), 0700), 0) << dir;
     ASSERT_EQ(::mkdir((dir + "/" + kBaseBackupDataDir).c_str(), 0700), 0) << dir;
-    write_text(dir + "/" + kBaseBackupInfoFile,
+    write_file(dir + "/" + kBaseBackupInfoFile,
                text != nullptr ? std::string(text) : base_backup_info_to_json(info));
 }
 
@@ -277,7 +255,7 @@ BaseBackupInfo info_with(int64_t id, int64_t stop_time_us) {
 }
 
 TEST(ReadBaseBackupInfo, ReadsTheDescriptionAndSetsThePath) {
-    TempDir root;
+    const TempDir root("base_backup_info_test");
     make_backup_dir(root.path(), "42-20261129T030405Z", sample_info());
     const std::string dir = root.path() + "/42-20261129T030405Z";
     const BaseBackupInfo info = read_base_backup_info(dir);
@@ -286,7 +264,7 @@ TEST(ReadBaseBackupInfo, ReadsTheDescriptionAndSetsThePath) {
 }
 
 TEST(ReadBaseBackupInfo, RefusesAMissingDescriptionNamingTheFile) {
-    TempDir root;
+    const TempDir root("base_backup_info_test");
     const std::string message = refusal([&] { read_base_backup_info(root.path()); });
     EXPECT_NE(message.find(root.path() + "/infra_base_backup.json is missing"), std::string::npos)
         << message;
@@ -294,7 +272,7 @@ TEST(ReadBaseBackupInfo, RefusesAMissingDescriptionNamingTheFile) {
 }
 
 TEST(ReadBaseBackupInfo, RefusesAnInvalidDescriptionNamingTheFileAndTheKey) {
-    TempDir root;
+    const TempDir root("base_backup_info_test");
     json j = sample_json();
     j.erase("stop_lsn");
     make_backup_dir(root.path(), "7-x", sample_info(), j.dump().c_str());
@@ -306,7 +284,7 @@ TEST(ReadBaseBackupInfo, RefusesAnInvalidDescriptionNamingTheFileAndTheKey) {
 }
 
 TEST(ListBaseBackups, SortsByStopTimeAndReportsUnusableDirectories) {
-    TempDir root;
+    const TempDir root("base_backup_info_test");
     const int64_t t0 = kStartUs;
     // Names sort the other way round from stop times, so the order must come from them.
     make_backup_dir(root.path(), "1-a", info_with(1, t0 + 3000000));
@@ -315,7 +293,7 @@ TEST(ListBaseBackups, SortsByStopTimeAndReportsUnusableDirectories) {
     make_backup_dir(root.path(), ".4-d.partial", info_with(4, t0));  // being taken: ignored
     ASSERT_EQ(::mkdir((root.path() + "/5-no-description").c_str(), 0700), 0);
     make_backup_dir(root.path(), "6-broken", sample_info(), "{ not json");
-    write_text(root.path() + "/notes.txt", "a plain file is not a base backup");
+    write_file(root.path() + "/notes.txt", "a plain file is not a base backup");
 
     std::vector<std::string> skipped;
     const std::vector<BaseBackupInfo> backups = list_base_backups(root.path(), &skipped);
@@ -337,7 +315,7 @@ TEST(ListBaseBackups, SortsByStopTimeAndReportsUnusableDirectories) {
 }
 
 TEST(ListBaseBackups, BreaksStopTimeTiesById) {
-    TempDir root;
+    const TempDir root("base_backup_info_test");
     make_backup_dir(root.path(), "9-x", info_with(9, kStartUs));
     make_backup_dir(root.path(), "8-y", info_with(8, kStartUs));
     const std::vector<BaseBackupInfo> backups = list_base_backups(root.path());
@@ -347,18 +325,18 @@ TEST(ListBaseBackups, BreaksStopTimeTiesById) {
 }
 
 TEST(ListBaseBackups, ReturnsNothingForAnEmptyRoot) {
-    TempDir root;
+    const TempDir root("base_backup_info_test");
     std::vector<std::string> skipped;
     EXPECT_TRUE(list_base_backups(root.path(), &skipped).empty());
     EXPECT_TRUE(skipped.empty());
 }
 
 TEST(ListBaseBackups, RefusesARootThatCannotBeListed) {
-    TempDir root;
+    const TempDir root("base_backup_info_test");
     const std::string missing = root.path() + "/no-such-dir";
     const std::string message = refusal([&] { list_base_backups(missing); });
     EXPECT_NE(message.find(missing), std::string::npos) << message;
-    write_text(root.path() + "/file", "x");
+    write_file(root.path() + "/file", "x");
     EXPECT_NE(refusal([&] { list_base_backups(root.path() + "/file"); }).find("/file"),
               std::string::npos);
 }

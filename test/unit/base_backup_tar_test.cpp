@@ -27,7 +27,6 @@
 
 #include <cstdint>
 #include <filesystem>
-#include <random>
 #include <string>
 #include <vector>
 
@@ -37,11 +36,14 @@
 #include "core/sha256.hpp"
 #include "core/wal_archive.hpp"
 #include "refusal.hpp"
+#include "test_files.hpp"
 
 namespace infra::core {
 namespace {
 
 namespace fs = std::filesystem;
+using infra::test::mode_of;
+using infra::test::random_bytes;
 using infra::test::refusal;
 
 constexpr int64_t kMtime = 1795000000;  // 2026-11-18
@@ -66,13 +68,6 @@ const char* tar_suffix(Compression compression) {
     return "?";
 }
 
-std::string random_bytes(size_t n, uint64_t seed) {
-    std::mt19937_64 rng(seed);
-    std::string s(n, '\0');
-    for (char& c : s) c = static_cast<char>(rng() & 0xff);
-    return s;
-}
-
 bool contains(const std::string& text, const std::string& part) {
     return text.find(part) != std::string::npos;
 }
@@ -81,6 +76,17 @@ std::string joined(const std::vector<std::string>& problems) {
     std::string all;
     for (const std::string& p : problems) all += p + "\n";
     return all;
+}
+
+// The problem of a check that must fail with exactly one problem ("" after reporting a test
+// failure otherwise).
+std::string only_problem(const TarCheckResult& r) {
+    EXPECT_FALSE(r.ok);
+    if (r.problems.size() != 1) {
+        ADD_FAILURE() << r.problems.size() << " problems, not 1:\n" << joined(r.problems);
+        return "";
+    }
+    return r.problems[0];
 }
 
 // ---- writing tars ----
@@ -284,10 +290,15 @@ Backup standard_backup(Compression base_compression = Compression::kNone,
     return b;
 }
 
+// Replaces dir/backup_manifest with text (write_file_durably never overwrites a file).
+void replace_manifest(const std::string& dir, const std::string& text) {
+    remove_tree(dir + "/backup_manifest");
+    write_file_durably(dir + "/backup_manifest", text);
+}
+
 void write_manifest(const std::string& dir, const Backup& b) {
     const std::string body = manifest_body(b.files, b.wal_ranges);
-    remove_tree(dir + "/backup_manifest");
-    write_file_durably(dir + "/backup_manifest", with_checksum(body, sha256_hex(body)));
+    replace_manifest(dir, with_checksum(body, sha256_hex(body)));
 }
 
 void write_backup(const std::string& dir, const Backup& b) {
@@ -329,27 +340,13 @@ constexpr int64_t kStandardFilesChecked = 6;
 const int64_t kStandardBytesChecked =
     static_cast<int64_t>(kBackupLabel.size() + 0 + 3 + kPgControl.size() + kPgClass.size() + 3);
 
-mode_t mode_of(const std::string& path) {
-    struct stat st;
-    EXPECT_EQ(::lstat(path.c_str(), &st), 0) << path;
-    return st.st_mode & 07777;
-}
-
 // A fresh mkdtemp directory with backup/ and pgdata/ (both empty), removed at the end.
 class BaseBackupTarTest : public ::testing::Test {
   protected:
     void SetUp() override {
-        std::string pattern = (fs::temp_directory_path() / "base_backup_tar_test_XXXXXX").string();
-        std::vector<char> buf(pattern.begin(), pattern.end());
-        buf.push_back('\0');
-        ASSERT_NE(::mkdtemp(buf.data()), nullptr);
-        dir_ = buf.data();
-        backup_ = dir_ + "/backup";
-        pgdata_ = dir_ + "/pgdata";
         ASSERT_EQ(::mkdir(backup_.c_str(), 0700), 0);
         ASSERT_EQ(::mkdir(pgdata_.c_str(), 0700), 0);
     }
-    void TearDown() override { remove_tree(dir_); }
 
     TarCheckResult check(const Backup& b) {
         write_backup(backup_, b);
@@ -372,7 +369,10 @@ class BaseBackupTarTest : public ::testing::Test {
         return message;
     }
 
-    std::string dir_, backup_, pgdata_;
+    const infra::test::TempDir tmp_{"base_backup_tar_test"};
+    const std::string dir_ = tmp_.path();
+    const std::string backup_ = dir_ + "/backup";
+    const std::string pgdata_ = dir_ + "/pgdata";
 };
 
 // ---- check ----
@@ -419,9 +419,8 @@ TEST_F(BaseBackupTarTest, AChangedByteIsAChecksumProblemNamingTheFile) {
     Backup b = standard_backup(Compression::kZstd);
     find_entry(b.base, "base/1/1259")->data[8192 + 17] ^= 0x20;
     const TarCheckResult r = check(b);
-    EXPECT_FALSE(r.ok);
-    ASSERT_EQ(r.problems.size(), 1u) << joined(r.problems);
-    EXPECT_TRUE(contains(r.problems[0], "base/1/1259: checksum mismatch")) << r.problems[0];
+    const std::string problem = only_problem(r);
+    EXPECT_TRUE(contains(problem, "base/1/1259: checksum mismatch")) << problem;
     EXPECT_EQ(r.files_checked, kStandardFilesChecked - 1);
     EXPECT_EQ(r.bytes_checked, kStandardBytesChecked - static_cast<int64_t>(kPgClass.size()));
 }
@@ -469,19 +468,14 @@ TEST_F(BaseBackupTarTest, AWrongSizeIsAProblemNamingBothSizes) {
 TEST_F(BaseBackupTarTest, AFileMissingFromTheTarIsAProblem) {
     Backup b = standard_backup(Compression::kLz4);
     remove_entry(b.base, "global/pg_control");
-    const TarCheckResult r = check(b);
-    EXPECT_FALSE(r.ok);
-    ASSERT_EQ(r.problems.size(), 1u) << joined(r.problems);
-    EXPECT_EQ(r.problems[0], "global/pg_control: in the manifest but missing from base.tar");
+    EXPECT_EQ(only_problem(check(b)),
+              "global/pg_control: in the manifest but missing from base.tar");
 }
 
 TEST_F(BaseBackupTarTest, AFileNotInTheManifestIsAProblem) {
     Backup b = standard_backup();
     b.base.push_back(file_entry("base/1/99999", "extra"));
-    const TarCheckResult r = check(b);
-    EXPECT_FALSE(r.ok);
-    ASSERT_EQ(r.problems.size(), 1u) << joined(r.problems);
-    EXPECT_EQ(r.problems[0], "base/1/99999: in base.tar but not in the manifest");
+    EXPECT_EQ(only_problem(check(b)), "base/1/99999: in base.tar but not in the manifest");
 }
 
 TEST_F(BaseBackupTarTest, PathsPgVerifybackupIgnoresAreIgnored) {
@@ -529,12 +523,9 @@ TEST_F(BaseBackupTarTest, AChangedManifestChecksumDigitIsAProblem) {
     const std::string body = manifest_body(b.files, b.wal_ranges);
     std::string checksum = sha256_hex(body);
     checksum[10] = checksum[10] == '0' ? '1' : '0';
-    remove_tree(backup_ + "/backup_manifest");
-    write_file_durably(backup_ + "/backup_manifest", with_checksum(body, checksum));
-    const TarCheckResult r = check_tar_base_backup(backup_);
-    EXPECT_FALSE(r.ok);
-    ASSERT_EQ(r.problems.size(), 1u) << joined(r.problems);
-    EXPECT_TRUE(contains(r.problems[0], "backup_manifest: manifest checksum mismatch"));
+    replace_manifest(backup_, with_checksum(body, checksum));
+    EXPECT_TRUE(contains(only_problem(check_tar_base_backup(backup_)),
+                         "backup_manifest: manifest checksum mismatch"));
 }
 
 TEST_F(BaseBackupTarTest, AnEditedManifestEntryBreaksTheManifestChecksum) {
@@ -545,8 +536,7 @@ TEST_F(BaseBackupTarTest, AnEditedManifestEntryBreaksTheManifestChecksum) {
     const std::string listed = find_file(b, "global/pg_control")->checksum;
     const std::string replacement = listed == "00000000" ? "11111111" : "00000000";
     text.replace(text.find(listed), listed.size(), replacement);
-    remove_tree(backup_ + "/backup_manifest");
-    write_file_durably(backup_ + "/backup_manifest", text);
+    replace_manifest(backup_, text);
     const std::string problems = joined(check_tar_base_backup(backup_).problems);
     EXPECT_TRUE(contains(problems, "manifest checksum mismatch")) << problems;
     EXPECT_TRUE(contains(problems, "global/pg_control: checksum mismatch")) << problems;
@@ -559,12 +549,10 @@ TEST_F(BaseBackupTarTest, TheManifestChecksumCoversTextUpToTheChecksumLineOnly) 
     // Over the whole text without the final line break, or without the last "\n" before
     // the checksum line: both differ from PostgreSQL's rule.
     for (const std::string& covered : {body.substr(0, body.size() - 1), body + "x"}) {
-        remove_tree(backup_ + "/backup_manifest");
-        write_file_durably(backup_ + "/backup_manifest", with_checksum(body, sha256_hex(covered)));
+        replace_manifest(backup_, with_checksum(body, sha256_hex(covered)));
         EXPECT_FALSE(check_tar_base_backup(backup_).ok);
     }
-    remove_tree(backup_ + "/backup_manifest");
-    write_file_durably(backup_ + "/backup_manifest", with_checksum(body, sha256_hex(body)));
+    replace_manifest(backup_, with_checksum(body, sha256_hex(body)));
     EXPECT_TRUE(check_tar_base_backup(backup_).ok);
 }
 
@@ -574,16 +562,13 @@ TEST_F(BaseBackupTarTest, AManifestWithoutItsFinalNewlineIsAProblem) {
     const std::string body = manifest_body(b.files, b.wal_ranges);
     std::string text = with_checksum(body, sha256_hex(body));
     text.pop_back();
-    remove_tree(backup_ + "/backup_manifest");
-    write_file_durably(backup_ + "/backup_manifest", text);
+    replace_manifest(backup_, text);
     EXPECT_TRUE(contains(joined(check_tar_base_backup(backup_).problems), "newline"));
 }
 
 TEST_F(BaseBackupTarTest, AManifestThatIsNotJsonIsAProblem) {
     write_backup(backup_, standard_backup());
-    remove_tree(backup_ + "/backup_manifest");
-    write_file_durably(backup_ + "/backup_manifest",
-                       "{ \"PostgreSQL-Backup-Manifest-Version\": 1,\n");
+    replace_manifest(backup_, "{ \"PostgreSQL-Backup-Manifest-Version\": 1,\n");
     const TarCheckResult r = check_tar_base_backup(backup_);
     EXPECT_FALSE(r.ok);
     EXPECT_TRUE(contains(joined(r.problems), "backup_manifest: not valid JSON"))
@@ -603,11 +588,9 @@ TEST_F(BaseBackupTarTest, AMissingWalSegmentIsAProblemNamingIt) {
     b.wal = {file_entry("000000010000000000000020", segment_bytes()),
              file_entry("000000010000000000000022", segment_bytes())};
     const TarCheckResult r = check(b);
-    EXPECT_FALSE(r.ok);
     EXPECT_EQ(r.wal_segments, 2);
-    ASSERT_EQ(r.problems.size(), 1u) << joined(r.problems);
-    EXPECT_TRUE(contains(r.problems[0], "WAL segment 000000010000000000000021 is missing"))
-        << r.problems[0];
+    const std::string problem = only_problem(r);
+    EXPECT_TRUE(contains(problem, "WAL segment 000000010000000000000021 is missing")) << problem;
 }
 
 TEST_F(BaseBackupTarTest, AnEmptyWalTarIsAProblem) {

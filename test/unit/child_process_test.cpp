@@ -10,12 +10,12 @@
 
 #include <chrono>
 #include <cstdlib>
-#include <fstream>
 #include <string>
 #include <thread>
 
 #include "core/child_process.hpp"
 #include "core/errors.hpp"
+#include "test_files.hpp"
 
 namespace infra::core {
 namespace {
@@ -89,22 +89,17 @@ TEST(ChildProcess, StderrKeepsOnlyTheLastBytesWithinItsLimit) {
 }
 
 TEST(ChildProcess, StdoutCanGoToAPrivateFile) {
-    char dir_template[] = "/tmp/infra_child_XXXXXX";
-    ASSERT_NE(mkdtemp(dir_template), nullptr);
-    std::string path = std::string(dir_template) + "/out.dump";
+    const test::TempDir dir("infra_child");
+    const std::string path = dir.file("out.dump");
     ChildSpec spec = shell("printf 'dump bytes'");
     spec.stdout_file = path;
     ChildProcess child = ChildProcess::spawn(spec);
     EXPECT_EQ(child.stdout_fd(), -1);
     EXPECT_TRUE(exited_successfully(child.wait()));
-    std::ifstream in(path);
-    std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    EXPECT_EQ(content, "dump bytes");
+    EXPECT_EQ(test::file_contents(path), "dump bytes");
     struct stat st;
     ASSERT_EQ(stat(path.c_str(), &st), 0);
     EXPECT_EQ(st.st_mode & 0777, 0600u);
-    unlink(path.c_str());
-    rmdir(dir_template);
 }
 
 TEST(ChildProcess, ExecFailureIsAnErrorWithItsErrnoText) {
@@ -119,11 +114,10 @@ TEST(ChildProcess, ExecFailureIsAnErrorWithItsErrnoText) {
     }
     spec.program = "pg_dump";
     EXPECT_THROW(ChildProcess::spawn(spec), Error);  // relative paths are refused
-    char dir_template[] = "/tmp/infra_child_XXXXXX";
-    ASSERT_NE(mkdtemp(dir_template), nullptr);
-    std::string not_executable = std::string(dir_template) + "/pg_dump";
-    std::ofstream(not_executable) << "#!/bin/sh\n";
-    chmod(not_executable.c_str(), 0644);  // no execute bit for anyone, root included
+    const test::TempDir dir("infra_child");
+    const std::string not_executable = dir.file("pg_dump");
+    // No execute bit for anyone, root included.
+    test::write_file(not_executable, "#!/bin/sh\n", 0644);
     spec.program = not_executable;
     try {
         ChildProcess::spawn(spec);
@@ -131,8 +125,6 @@ TEST(ChildProcess, ExecFailureIsAnErrorWithItsErrnoText) {
     } catch (const Error& e) {
         EXPECT_EQ(std::string(e.what()), "cannot run " + not_executable + ": Permission denied");
     }
-    unlink(not_executable.c_str());
-    rmdir(dir_template);
     spec.program = "/bin/true";
     spec.stdout_file = "/nonexistent-dir/out";
     try {

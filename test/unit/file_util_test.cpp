@@ -6,7 +6,6 @@
 #include <gtest/gtest.h>
 
 #include <signal.h>
-#include <stdlib.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -15,9 +14,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <filesystem>
-#include <fstream>
 #include <functional>
-#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -27,6 +24,7 @@
 #include "unprivileged.hpp"
 #include "refusal.hpp"
 #include "file_size_limit.hpp"
+#include "test_files.hpp"
 
 namespace infra::core {
 namespace {
@@ -36,57 +34,19 @@ namespace fs = std::filesystem;
 // A fresh directory from mkdtemp(3), removed with its contents at the end of the test.
 class FileUtilTest : public ::testing::Test {
   protected:
-    void SetUp() override {
-        std::string pattern = (fs::temp_directory_path() / "file_util_test_XXXXXX").string();
-        std::vector<char> buf(pattern.begin(), pattern.end());
-        buf.push_back('\0');
-        ASSERT_NE(::mkdtemp(buf.data()), nullptr);
-        dir_ = buf.data();
-    }
+    std::string path(const std::string& name) const { return tmp_.file(name); }
 
-    void TearDown() override {
-        std::error_code ignored;
-        // Make everything removable again whatever a test did to the modes.
-        for (auto it = fs::recursive_directory_iterator(dir_, ignored);
-             it != fs::recursive_directory_iterator(); it.increment(ignored)) {
-            if (it->is_directory(ignored) && !it->is_symlink(ignored)) {
-                ::chmod(it->path().c_str(), 0700);
-            }
-        }
-        fs::remove_all(dir_, ignored);
-    }
-
-    std::string path(const std::string& name) const { return dir_ + "/" + name; }
-
-    static void put(const std::string& path, const std::string& bytes) {
-        std::ofstream out(path, std::ios::binary);
-        out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-        ASSERT_TRUE(out.good()) << path;
-    }
-
-    static std::string get(const std::string& path) {
-        std::ifstream in(path, std::ios::binary);
-        return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-    }
-
-    static mode_t mode_of(const std::string& path) {
-        struct stat st;
-        if (::lstat(path.c_str(), &st) != 0) {
-            ADD_FAILURE() << "lstat " << path << ": " << errno_text(errno);
-            return 0;
-        }
-        return st.st_mode & 07777;
-    }
-
-    static bool exists_no_follow(const std::string& path) {
-        struct stat st;
-        return ::lstat(path.c_str(), &st) == 0;
-    }
-
-    std::string dir_;
+    const infra::test::TempDir tmp_{"file_util_test"};
+    const std::string dir_ = tmp_.path();
 };
 
+using infra::test::exists;
+using infra::test::file_contents;
+using infra::test::mode_of;
+using infra::test::random_bytes;
 using infra::test::refusal;
+using infra::test::ScopedUmask;
+using infra::test::write_file;
 
 // The message of the Error(kInternal) that f must throw.
 std::string internal_error(const std::function<void()>& f) {
@@ -99,16 +59,6 @@ std::string internal_error(const std::function<void()>& f) {
         return e.what();
     }
 }
-
-// Sets the umask for one scope.
-class ScopedUmask {
-  public:
-    explicit ScopedUmask(mode_t mask) : old_(::umask(mask)) {}
-    ~ScopedUmask() { ::umask(old_); }
-
-  private:
-    mode_t old_;
-};
 
 // Changes the working directory for one scope.
 class ScopedChdir {
@@ -124,13 +74,6 @@ class ScopedChdir {
   private:
     fs::path old_;
 };
-
-std::string random_bytes(size_t n, uint64_t seed) {
-    std::mt19937_64 rng(seed);
-    std::string s(n, '\0');
-    for (char& ch : s) ch = static_cast<char>(rng() & 0xff);
-    return s;
-}
 
 // ---- errno_text ----
 
@@ -182,10 +125,10 @@ TEST_F(FileUtilTest, MakePrivateDirectoryAcceptsAndTightensAnExistingDirectory) 
     const std::string d = path("existing");
     ASSERT_EQ(::mkdir(d.c_str(), 0755), 0);
     ASSERT_EQ(::chmod(d.c_str(), 0755), 0);
-    put(d + "/kept", "contents");
+    write_file(d + "/kept", "contents");
     make_private_directory(d);
     EXPECT_EQ(mode_of(d), 0700u);
-    EXPECT_EQ(get(d + "/kept"), "contents");
+    EXPECT_EQ(file_contents(d + "/kept"), "contents");
     // Twice is fine; a trailing slash too.
     make_private_directory(d);
     make_private_directory(d + "/");
@@ -202,12 +145,12 @@ TEST_F(FileUtilTest, MakePrivateDirectoryTightensADirectoryItCannotRead) {
 
 TEST_F(FileUtilTest, MakePrivateDirectoryRefusesAFile) {
     const std::string f = path("file");
-    put(f, "x");
+    write_file(f, "x");
     ASSERT_EQ(::chmod(f.c_str(), 0644), 0);
     EXPECT_EQ(refusal([&] { make_private_directory(f); }),
               "could not create directory " + f + ": it exists and is not a directory");
     EXPECT_EQ(mode_of(f), 0644u);
-    EXPECT_EQ(get(f), "x");
+    EXPECT_EQ(file_contents(f), "x");
 }
 
 TEST_F(FileUtilTest, MakePrivateDirectoryRefusesASymlinkAndLeavesItsTargetAlone) {
@@ -223,14 +166,14 @@ TEST_F(FileUtilTest, MakePrivateDirectoryRefusesASymlinkAndLeavesItsTargetAlone)
     fs::create_symlink(path("nothing"), dangling);
     EXPECT_EQ(refusal([&] { make_private_directory(dangling); }),
               "could not create directory " + dangling + ": it exists and is a symbolic link");
-    EXPECT_FALSE(exists_no_follow(path("nothing")));
+    EXPECT_FALSE(exists(path("nothing")));
 }
 
 TEST_F(FileUtilTest, MakePrivateDirectoryWithMissingParentNamesPathAndReason) {
     const std::string d = path("missing/sub");
     EXPECT_EQ(refusal([&] { make_private_directory(d); }),
               "could not create directory " + d + ": No such file or directory");
-    put(path("plain"), "x");
+    write_file(path("plain"), "x");
     EXPECT_EQ(refusal([&] { make_private_directory(path("plain/sub")); }),
               "could not create directory " + path("plain/sub") + ": Not a directory");
 }
@@ -243,7 +186,7 @@ TEST_F(FileUtilTest, WriteFileDurablyWritesContentsWithMode0600) {
         ScopedUmask mask(0);  // open(0666) would show here
         write_file_durably(path("a"), contents);
     }
-    EXPECT_EQ(get(path("a")), contents);
+    EXPECT_EQ(file_contents(path("a")), contents);
     EXPECT_EQ(mode_of(path("a")), 0600u);
     {
         ScopedUmask mask(0277);  // open(0600) alone would give 0400
@@ -255,19 +198,19 @@ TEST_F(FileUtilTest, WriteFileDurablyWritesContentsWithMode0600) {
 
 TEST_F(FileUtilTest, WriteFileDurablyRefusesAnExistingFile) {
     const std::string f = path("exists");
-    put(f, "old contents");
+    write_file(f, "old contents");
     ASSERT_EQ(::chmod(f.c_str(), 0644), 0);
     EXPECT_EQ(refusal([&] { write_file_durably(f, "new"); }),
               "could not create " + f + ": File exists");
-    EXPECT_EQ(get(f), "old contents");
+    EXPECT_EQ(file_contents(f), "old contents");
     EXPECT_EQ(mode_of(f), 0644u);
 }
 
 TEST_F(FileUtilTest, OutputFileRefusesAnExistingFileDirectoryOrSymlink) {
     const std::string f = path("exists");
-    put(f, "old");
+    write_file(f, "old");
     EXPECT_EQ(refusal([&] { OutputFile out(f); }), "could not create " + f + ": File exists");
-    EXPECT_EQ(get(f), "old");
+    EXPECT_EQ(file_contents(f), "old");
 
     EXPECT_EQ(refusal([&] { OutputFile out(dir_); }), "could not create " + dir_ + ": File exists");
 
@@ -275,7 +218,7 @@ TEST_F(FileUtilTest, OutputFileRefusesAnExistingFileDirectoryOrSymlink) {
     const std::string link = path("link");
     fs::create_symlink(path("target"), link);
     EXPECT_EQ(refusal([&] { OutputFile out(link); }), "could not create " + link + ": File exists");
-    EXPECT_FALSE(exists_no_follow(path("target")));
+    EXPECT_FALSE(exists(path("target")));
 }
 
 TEST_F(FileUtilTest, WritingIntoAMissingDirectoryNamesPathAndReason) {
@@ -284,7 +227,7 @@ TEST_F(FileUtilTest, WritingIntoAMissingDirectoryNamesPathAndReason) {
               "could not create " + f + ": No such file or directory");
     EXPECT_EQ(refusal([&] { OutputFile out(f); }),
               "could not create " + f + ": No such file or directory");
-    EXPECT_FALSE(exists_no_follow(path("no_such_dir")));
+    EXPECT_FALSE(exists(path("no_such_dir")));
 }
 
 TEST_F(FileUtilTest, WritingIntoAReadOnlyDirectoryIsRefused) {
@@ -311,7 +254,7 @@ TEST_F(FileUtilTest, OutputFileWritesPiecesAndCountsBytes) {
         out.finish();
         EXPECT_EQ(out.bytes_written(), static_cast<int64_t>(big.size() + 8));
     }
-    EXPECT_EQ(get(f), "head" + big + "tail");
+    EXPECT_EQ(file_contents(f), "head" + big + "tail");
     EXPECT_EQ(mode_of(f), 0600u);
 }
 
@@ -324,7 +267,7 @@ TEST_F(FileUtilTest, OutputFileUseAfterFinishIsABug) {
     EXPECT_NE(w.find(f), std::string::npos) << w;
     const std::string again = internal_error([&] { out.finish(); });
     EXPECT_NE(again.find(f), std::string::npos) << again;
-    EXPECT_EQ(get(f), "abc");
+    EXPECT_EQ(file_contents(f), "abc");
 }
 
 TEST_F(FileUtilTest, OutputFileNotFinishedIsClosedButNeverDeleted) {
@@ -333,7 +276,7 @@ TEST_F(FileUtilTest, OutputFileNotFinishedIsClosedButNeverDeleted) {
         OutputFile out(f);
         out.write_all("partial", 7);
     }
-    EXPECT_EQ(get(f), "partial");
+    EXPECT_EQ(file_contents(f), "partial");
     EXPECT_EQ(mode_of(f), 0600u);
 }
 
@@ -354,7 +297,7 @@ TEST_F(FileUtilTest, OutputFileWriteErrorNamesPathAndReasonAfterAShortWrite) {
     }
     EXPECT_EQ(message, "could not write " + f + ": File too large");
     EXPECT_EQ(written, 10000);
-    EXPECT_EQ(get(f), data.substr(0, 10000));
+    EXPECT_EQ(file_contents(f), data.substr(0, 10000));
 
     EXPECT_EQ(refusal([&] {
                   ScopedFileSizeLimit limit(100);
@@ -368,11 +311,11 @@ TEST_F(FileUtilTest, OutputFileWriteErrorNamesPathAndReasonAfterAShortWrite) {
 
 TEST_F(FileUtilTest, ReadFileReturnsEveryByte) {
     const std::string contents = random_bytes(3 * 65536 + 5, 4);
-    put(path("r"), contents);
+    write_file(path("r"), contents);
     EXPECT_EQ(read_file(path("r")), contents);
-    put(path("empty"), "");
+    write_file(path("empty"), "");
     EXPECT_EQ(read_file(path("empty")), "");
-    put(path("exact"), std::string(65536, 'q'));
+    write_file(path("exact"), std::string(65536, 'q'));
     EXPECT_EQ(read_file(path("exact")), std::string(65536, 'q'));
 }
 
@@ -385,7 +328,7 @@ TEST_F(FileUtilTest, ReadFileErrorsNamePathAndReason) {
 // ---- fsync_path, durable_rename ----
 
 TEST_F(FileUtilTest, FsyncPathAcceptsFilesAndDirectories) {
-    put(path("f"), "x");
+    write_file(path("f"), "x");
     fsync_path(path("f"));
     fsync_path(dir_);
     EXPECT_EQ(refusal([&] { fsync_path(path("missing")); }),
@@ -395,42 +338,42 @@ TEST_F(FileUtilTest, FsyncPathAcceptsFilesAndDirectories) {
 TEST_F(FileUtilTest, DurableRenameMovesFilesAndDirectories) {
     write_file_durably(path("x.tmp"), "dump bytes");
     durable_rename(path("x.tmp"), path("x.dump"));
-    EXPECT_FALSE(exists_no_follow(path("x.tmp")));
-    EXPECT_EQ(get(path("x.dump")), "dump bytes");
+    EXPECT_FALSE(exists(path("x.tmp")));
+    EXPECT_EQ(file_contents(path("x.dump")), "dump bytes");
 
     make_private_directory(path("b.partial"));
     write_file_durably(path("b.partial/toc.dat"), "toc");
     make_private_directory(path("final"));
     durable_rename(path("b.partial"), path("final/b"));
-    EXPECT_FALSE(exists_no_follow(path("b.partial")));
-    EXPECT_EQ(get(path("final/b/toc.dat")), "toc");
+    EXPECT_FALSE(exists(path("b.partial")));
+    EXPECT_EQ(file_contents(path("final/b/toc.dat")), "toc");
     EXPECT_EQ(mode_of(path("final/b")), 0700u);
 
     // Replaces an existing file, as rename(2) does.
-    put(path("new"), "new");
-    put(path("old"), "old");
+    write_file(path("new"), "new");
+    write_file(path("old"), "old");
     durable_rename(path("new"), path("old"));
-    EXPECT_EQ(get(path("old")), "new");
+    EXPECT_EQ(file_contents(path("old")), "new");
 }
 
 TEST_F(FileUtilTest, DurableRenameOfRelativeNamesSyncsTheWorkingDirectory) {
-    put(path("rel.tmp"), "r");
+    write_file(path("rel.tmp"), "r");
     ScopedChdir in(dir_);
     durable_rename("rel.tmp", "rel.dump");
-    EXPECT_EQ(get(path("rel.dump")), "r");
+    EXPECT_EQ(file_contents(path("rel.dump")), "r");
 }
 
 TEST_F(FileUtilTest, DurableRenameErrorsNameBothPathsAndReason) {
     EXPECT_EQ(refusal([&] { durable_rename(path("missing"), path("to")); }),
               "could not rename " + path("missing") + " to " + path("to") +
                   ": No such file or directory");
-    put(path("from"), "x");
+    write_file(path("from"), "x");
     EXPECT_EQ(refusal([&] { durable_rename(path("from"), path("no_dir/to")); }),
               "could not rename " + path("from") + " to " + path("no_dir/to") +
                   ": No such file or directory");
-    EXPECT_EQ(get(path("from")), "x");
+    EXPECT_EQ(file_contents(path("from")), "x");
     make_private_directory(path("full_dir"));
-    put(path("full_dir/inside"), "y");
+    write_file(path("full_dir/inside"), "y");
     EXPECT_EQ(refusal([&] { durable_rename(path("from"), path("full_dir")); }),
               "could not rename " + path("from") + " to " + path("full_dir") + ": Is a directory");
 }
@@ -441,21 +384,21 @@ TEST_F(FileUtilTest, RemoveTreeRemovesANestedTree) {
     const std::string t = path("tree");
     fs::create_directories(t + "/a/b/c");
     fs::create_directories(t + "/empty");
-    put(t + "/top", "1");
-    put(t + "/a/mid", "2");
-    put(t + "/a/b/c/deep", "3");
+    write_file(t + "/top", "1");
+    write_file(t + "/a/mid", "2");
+    write_file(t + "/a/b/c/deep", "3");
     ASSERT_EQ(::mkfifo((t + "/a/fifo").c_str(), 0600), 0);
     fs::create_symlink("top", t + "/a/b/link_in");
     remove_tree(t);
-    EXPECT_FALSE(exists_no_follow(t));
+    EXPECT_FALSE(exists(t));
     EXPECT_TRUE(fs::is_directory(dir_));
 }
 
 TEST_F(FileUtilTest, RemoveTreeNeverFollowsASymlinkOut) {
     const std::string outside = path("outside");
     fs::create_directories(outside + "/sub");
-    put(outside + "/precious", "keep me");
-    put(outside + "/sub/also", "keep me too");
+    write_file(outside + "/precious", "keep me");
+    write_file(outside + "/sub/also", "keep me too");
     const std::string t = path("tree");
     fs::create_directories(t + "/inner");
     fs::create_directory_symlink(outside, t + "/dir_link");
@@ -464,40 +407,40 @@ TEST_F(FileUtilTest, RemoveTreeNeverFollowsASymlinkOut) {
     fs::create_symlink(path("nothing"), t + "/dangling");
 
     remove_tree(t);
-    EXPECT_FALSE(exists_no_follow(t));
-    EXPECT_EQ(get(outside + "/precious"), "keep me");
-    EXPECT_EQ(get(outside + "/sub/also"), "keep me too");
+    EXPECT_FALSE(exists(t));
+    EXPECT_EQ(file_contents(outside + "/precious"), "keep me");
+    EXPECT_EQ(file_contents(outside + "/sub/also"), "keep me too");
 }
 
 TEST_F(FileUtilTest, RemoveTreeOfASymlinkRemovesTheLinkOnly) {
     const std::string outside = path("outside");
     fs::create_directories(outside);
-    put(outside + "/precious", "keep me");
+    write_file(outside + "/precious", "keep me");
     const std::string link = path("link");
     fs::create_directory_symlink(outside, link);
     remove_tree(link + "/");  // a trailing slash must not lead into the target
-    EXPECT_FALSE(exists_no_follow(link));
-    EXPECT_EQ(get(outside + "/precious"), "keep me");
+    EXPECT_FALSE(exists(link));
+    EXPECT_EQ(file_contents(outside + "/precious"), "keep me");
 
     fs::create_directory_symlink(outside, link);
     remove_tree(link);
-    EXPECT_FALSE(exists_no_follow(link));
-    EXPECT_EQ(get(outside + "/precious"), "keep me");
+    EXPECT_FALSE(exists(link));
+    EXPECT_EQ(file_contents(outside + "/precious"), "keep me");
 }
 
 TEST_F(FileUtilTest, RemoveTreeOfAFileOrAMissingPath) {
-    put(path("f"), "x");
+    write_file(path("f"), "x");
     remove_tree(path("f"));
-    EXPECT_FALSE(exists_no_follow(path("f")));
+    EXPECT_FALSE(exists(path("f")));
     remove_tree(path("f"));  // missing now: not an error
     remove_tree(path("never/was/here"));
 }
 
 TEST_F(FileUtilTest, RemoveTreeErrorsNamePathAndReason) {
-    put(path("plain"), "x");
+    write_file(path("plain"), "x");
     EXPECT_EQ(refusal([&] { remove_tree(path("plain/below")); }),
               "could not remove " + path("plain/below") + ": Not a directory");
-    EXPECT_EQ(get(path("plain")), "x");
+    EXPECT_EQ(file_contents(path("plain")), "x");
     EXPECT_EQ(refusal([] { remove_tree(""); }), "could not remove a path that is empty");
     EXPECT_EQ(refusal([] { remove_tree("/"); }), "refusing to remove the root directory /");
     EXPECT_EQ(refusal([] { remove_tree("//"); }), "refusing to remove the root directory /");
@@ -506,7 +449,7 @@ TEST_F(FileUtilTest, RemoveTreeErrorsNamePathAndReason) {
 TEST_F(FileUtilTest, RemoveTreeInsideAReadOnlyDirectoryNamesTheEntry) {
     const std::string t = path("tree");
     fs::create_directories(t + "/locked");
-    put(t + "/locked/f", "x");
+    write_file(t + "/locked/f", "x");
     ASSERT_EQ(::chmod((t + "/locked").c_str(), 0500), 0);
     EXPECT_EQ(infra::test::as_unprivileged(dir_, [&] { return refusal([&] { remove_tree(t); }); }),
               "could not remove " + t + "/locked/f: Permission denied");
@@ -518,14 +461,14 @@ TEST_F(FileUtilTest, RemoveTreeInsideAReadOnlyDirectoryNamesTheEntry) {
 TEST_F(FileUtilTest, TreeBytesCountsRegularFilesOnly) {
     const std::string outside = path("outside");
     fs::create_directories(outside);
-    put(outside + "/big", std::string(100000, 'b'));
+    write_file(outside + "/big", std::string(100000, 'b'));
     const std::string t = path("tree");
     fs::create_directories(t + "/a/b");
     fs::create_directories(t + "/empty");
-    put(t + "/one", std::string(10, '1'));
-    put(t + "/a/two", std::string(200, '2'));
-    put(t + "/a/b/three", std::string(3000, '3'));
-    put(t + "/a/b/zero", "");
+    write_file(t + "/one", std::string(10, '1'));
+    write_file(t + "/a/two", std::string(200, '2'));
+    write_file(t + "/a/b/three", std::string(3000, '3'));
+    write_file(t + "/a/b/zero", "");
     fs::create_symlink(outside + "/big", t + "/file_link");
     fs::create_directory_symlink(outside, t + "/a/dir_link");
     ASSERT_EQ(::mkfifo((t + "/fifo").c_str(), 0600), 0);
@@ -550,7 +493,7 @@ TEST_F(FileUtilTest, ListDirectoryIsSortedWithoutDotEntries) {
     const std::string d = path("list");
     fs::create_directories(d + "/sub");
     for (const char* name : {"b.dump", "a.dump", "B", ".hidden", "a", "manifest.json"}) {
-        put(d + "/" + name, "x");
+        write_file(d + "/" + name, "x");
     }
     fs::create_symlink("a", d + "/z_link");
     EXPECT_EQ(list_directory(d), (std::vector<std::string>{".hidden", "B", "a", "a.dump", "b.dump",
@@ -561,7 +504,7 @@ TEST_F(FileUtilTest, ListDirectoryIsSortedWithoutDotEntries) {
 TEST_F(FileUtilTest, ListDirectoryErrorsNamePathAndReason) {
     EXPECT_EQ(refusal([&] { list_directory(path("missing")); }),
               "could not open directory " + path("missing") + ": No such file or directory");
-    put(path("file"), "x");
+    write_file(path("file"), "x");
     EXPECT_EQ(refusal([&] { list_directory(path("file")); }),
               "could not open directory " + path("file") + ": Not a directory");
 }
@@ -577,7 +520,7 @@ TEST_F(FileUtilTest, DiskSpaceOfTheFileSystemThatHoldsAPath) {
     ASSERT_EQ(::statvfs(dir_.c_str(), &vfs), 0);
     EXPECT_EQ(space.total_bytes,
               static_cast<int64_t>(vfs.f_blocks) * static_cast<int64_t>(vfs.f_frsize));
-    put(path("f"), "x");
+    write_file(path("f"), "x");
     EXPECT_EQ(disk_space(path("f")).total_bytes, space.total_bytes);
     EXPECT_EQ(refusal([&] { disk_space(path("missing")); }),
               "could not get the disk space of " + path("missing") + ": No such file or directory");

@@ -8,8 +8,9 @@
 //    stop segment), archive_reaches, holes listed (at most 100, all counted), holes after
 //    the target ignored, an archive behind the target or without the first segment;
 //  - timelines: promotion after the backup, a switch inside the start segment, chains of
-//    three, siblings branched before the backup (problem "timeline", explicit
-//    recovery_target_timeline), gaps in history numbering, segments of other branches;
+//    three, siblings branched before the backup (a note, and an explicit
+//    recovery_target_timeline), a timeline born after the target (not followed), gaps
+//    in history numbering, segments of other branches; the reach by transactions;
 //  - the other problems (unreadable files, system identifier, segment size);
 //  - the steps and the script for plain and every tar compression, the script run for real
 //    with sh against a fake pg_ctl in directories whose names hold spaces and quotes, the
@@ -24,7 +25,6 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -38,6 +38,7 @@
 #include "core/recovery_plan.hpp"
 #include "core/wal_names.hpp"
 #include "refusal.hpp"
+#include "test_files.hpp"
 
 namespace infra::core {
 
@@ -56,6 +57,13 @@ constexpr uint64_t kSysid = 7311234567890123456ull;
 
 bool contains(const std::string& text, const std::string& part) {
     return text.find(part) != std::string::npos;
+}
+
+// Checks that text holds every one of parts.
+void expect_contains_all(const std::string& text, const std::vector<std::string>& parts) {
+    for (const std::string& part : parts) {
+        EXPECT_TRUE(contains(text, part)) << "no \"" << part << "\" in:\n" << text;
+    }
 }
 
 std::string seg_name(uint32_t timeline, uint64_t segno) {
@@ -201,8 +209,7 @@ TEST(PlanRefusals, RefusesAnUnknownBaseBackupId) {
                                                  backup(2, 1, 5, 6, kT0 + 6 * kMinute)};
     const std::string message =
         refusal([&] { plan_recovery(backups, make_archive(segs(1, 2, 10)), r); });
-    EXPECT_TRUE(contains(message, "there is no base backup with id 9")) << message;
-    EXPECT_TRUE(contains(message, "(ids: 1, 2)")) << message;
+    expect_contains_all(message, {"there is no base backup with id 9", "(ids: 1, 2)"});
 }
 
 TEST(PlanRefusals, RefusesARequestedBackupThatEndedAtOrAfterTheTarget) {
@@ -308,13 +315,11 @@ TEST(PlanWal, ArchiveBehindTheTarget) {
     EXPECT_FALSE(plan.ok);
     EXPECT_EQ(codes(plan), std::vector<std::string>{"archive_behind_target"});
     const std::string& message = plan.problems[0].message;
-    EXPECT_TRUE(contains(message, "the archive reaches 2026-11-29T00:06:00Z")) << message;
-    EXPECT_TRUE(contains(message, "000000010000000000000006")) << message;
-    EXPECT_TRUE(contains(message,
+    expect_contains_all(message,
+                        {"the archive reaches 2026-11-29T00:06:00Z", "000000010000000000000006",
                          "the target 2026-11-29T00:20:00Z is later: archive the "
                          "current WAL (SELECT pg_switch_wal() on the server) or wait "
-                         "for archive_timeout, or choose an earlier target"))
-        << message;
+                         "for archive_timeout, or choose an earlier target"});
     EXPECT_EQ(plan.last_segment, "");
     EXPECT_EQ(plan.segments_needed, 0u);
     EXPECT_EQ(plan.archive_reaches_unix_us, kT0 + 6 * kMinute);
@@ -344,12 +349,9 @@ TEST(PlanWal, HolesBeforeTheTargetAreListedAndHolesAfterItIgnored) {
     EXPECT_EQ(plan.missing_segments, (std::vector<std::string>{seg_name(1, 4), seg_name(1, 7)}));
     EXPECT_EQ(plan.missing_count, 2u);
     const std::string& message = plan.problems[0].message;
-    EXPECT_TRUE(contains(message, "2 WAL segment(s)")) << message;
-    EXPECT_TRUE(contains(message,
-                         "the first 000000010000000000000004: recovery would stop "
-                         "there"))
-        << message;
-    EXPECT_TRUE(contains(message, "the archive reaches 2026-11-29T00:03:00Z")) << message;
+    expect_contains_all(message, {"2 WAL segment(s)",
+                                  "the first 000000010000000000000004: recovery would stop there",
+                                  "the archive reaches 2026-11-29T00:03:00Z"});
     EXPECT_FALSE(contains(message, "even the newest")) << message;
     EXPECT_EQ(plan.last_segment, seg_name(1, 11));
     EXPECT_EQ(plan.segments_needed, 10u);
@@ -449,6 +451,29 @@ TEST(PlanTimelines, FollowsAPromotionAfterTheBackup) {
     EXPECT_EQ(with_hole.archive_reaches_segment, seg_name(2, 5));
 }
 
+// A restore to minute 4 created timeline 2 at minute 20 (its history file archived
+// then); timeline 1 went on to minute 9 first. A later plan for minute 6 must stay on
+// timeline 1 (timeline 2 holds only WAL written after minute 20, so following it would
+// stop at the branch and lose minutes 4-6), naming it because 'latest' would pick 2.
+TEST(PlanTimelines, ATimelineBornAfterTheTargetIsNotFollowed) {
+    std::vector<ArchivedWalFile> later = segs(2, 4, 9);
+    for (ArchivedWalFile& f : later) f.mtime_unix_us += 20 * kMinute;
+    ArchiveScan archive = make_archive(concat(segs(1, 2, 9), later), {{2, {{1, 0x4000100}}}});
+    archive.history_files[0].mtime_unix_us = kT0 + 20 * kMinute;
+
+    const RecoveryPlan before =
+        plan_recovery({default_backup()}, archive, request_at(kT0 + 6 * kMinute + 1));
+    EXPECT_TRUE(before.ok) << (before.problems.empty() ? "" : before.problems[0].message);
+    EXPECT_EQ(before.timelines, (std::vector<uint32_t>{1}));
+    EXPECT_EQ(before.recovery_target_timeline, "1");
+    EXPECT_TRUE(contains(before.script, "recovery_target_timeline = '1'")) << before.script;
+
+    const RecoveryPlan after =
+        plan_recovery({default_backup()}, archive, request_at(kT0 + 25 * kMinute + 1));
+    EXPECT_EQ(after.timelines, (std::vector<uint32_t>{1, 2}));
+    EXPECT_EQ(after.recovery_target_timeline, "latest");
+}
+
 TEST(PlanTimelines, ASwitchInsideTheStartSegmentStartsOnTheNewTimeline) {
     const ArchiveScan archive =
         make_archive(concat(segs(1, 2, 2), segs(2, 2, 6)), {{2, {{1, 2 * kSeg + 0x1000}}}});
@@ -467,7 +492,9 @@ TEST(PlanTimelines, ASwitchMustComeAfterTheBackupsStartLsn) {
         plan_recovery({default_backup()}, make_archive(files, {{2, {{1, start_lsn}}}}),
                       request_at(kT0 + 5 * kMinute));
     EXPECT_EQ(at_start.timelines, std::vector<uint32_t>{1});
-    EXPECT_EQ(codes(at_start), std::vector<std::string>{"timeline"});
+    EXPECT_TRUE(at_start.ok);
+    EXPECT_EQ(at_start.notes.size(), 1u);
+    EXPECT_EQ(at_start.recovery_target_timeline, "1");
     // One byte later it is.
     const RecoveryPlan after_start =
         plan_recovery({default_backup()}, make_archive(files, {{2, {{1, start_lsn + 1}}}}),
@@ -503,25 +530,23 @@ TEST(PlanTimelines, ASiblingThatBranchedBeforeTheBackupIsNotFollowed) {
     EXPECT_TRUE(contains(plan.script, "recovery_target_timeline = 'latest'"));
 }
 
-TEST(PlanTimelines, TheNewestTimelineNotDescendingFromTheBackupIsAProblem) {
+TEST(PlanTimelines, TheNewestTimelineNotDescendingFromTheBackupIsANote) {
     // The backup was taken on timeline 2 (segment 6 onwards); timeline 3 branched from 1
     // at segment 4, so it is not a child of the backup's history.
     const BaseBackupInfo b = backup(1, 2, 6, 6, kT0 + 6 * kMinute);
     const ArchiveScan archive = make_archive(concat(segs(2, 5, 10), segs(3, 4, 12)),
                                              {{2, {{1, 0x5000100}}}, {3, {{1, 0x4000000}}}});
     const RecoveryPlan plan = plan_recovery({b}, archive, request_at(kT0 + 8 * kMinute));
-    EXPECT_FALSE(plan.ok);
-    EXPECT_EQ(codes(plan), std::vector<std::string>{"timeline"});
-    const std::string& message = plan.problems[0].message;
-    EXPECT_TRUE(contains(message,
-                         "the newest timeline in the archive, 3, does not descend from "
-                         "base backup 1's timeline 2"))
-        << message;
-    EXPECT_TRUE(contains(message, "recovery will follow timeline 2")) << message;
-    EXPECT_TRUE(contains(message, "recovery_target_timeline = '2'")) << message;
+    EXPECT_TRUE(plan.ok);
+    ASSERT_EQ(plan.notes.size(), 1u);
+    const std::string& message = plan.notes[0];
+    expect_contains_all(message,
+                        {"the newest timeline in the archive, 3, does not descend from "
+                         "base backup 1's timeline 2",
+                         "recovery will follow timeline 2", "recovery_target_timeline = '2'"});
     EXPECT_EQ(plan.timelines, std::vector<uint32_t>{2});
     EXPECT_EQ(plan.last_segment, seg_name(2, 8));
-    // The script (kept below its exit) names the timeline explicitly: 'latest' would fail.
+    // The script names the timeline explicitly: 'latest' would fail.
     EXPECT_TRUE(contains(plan.script, "recovery_target_timeline = '2'\n"));
     EXPECT_FALSE(contains(plan.script, "recovery_target_timeline = 'latest'"));
 }
@@ -532,7 +557,8 @@ TEST(PlanTimelines, ATimelineThatBranchedFromTheBackupsTimelineBeforeItsStart) {
     const ArchiveScan archive =
         make_archive(concat(segs(1, 5, 10), segs(2, 5, 12)), {{2, {{1, 0x5000000}}}});
     const RecoveryPlan plan = plan_recovery({b}, archive, request_at(kT0 + 8 * kMinute));
-    EXPECT_EQ(codes(plan), std::vector<std::string>{"timeline"});
+    EXPECT_TRUE(plan.ok);
+    EXPECT_EQ(plan.notes.size(), 1u);
     EXPECT_EQ(plan.timelines, std::vector<uint32_t>{1});
     EXPECT_EQ(plan.last_segment, seg_name(1, 8));
     EXPECT_TRUE(contains(plan.script, "recovery_target_timeline = '1'\n"));
@@ -564,11 +590,9 @@ TEST(PlanProblems, NamesUnreadableFiles) {
     EXPECT_FALSE(plan.ok);
     EXPECT_EQ(codes(plan), std::vector<std::string>{"unreadable_files"});
     const std::string& message = plan.problems[0].message;
-    EXPECT_TRUE(contains(message, "7 file(s)")) << message;
-    EXPECT_TRUE(contains(message, "000000010000000100000010: bad magic")) << message;
-    EXPECT_TRUE(contains(message, "000000010000000100000014: bad magic")) << message;
+    expect_contains_all(message, {"7 file(s)", "000000010000000100000010: bad magic",
+                                  "000000010000000100000014: bad magic", "and 2 more"});
     EXPECT_FALSE(contains(message, "000000010000000100000015")) << message;
-    EXPECT_TRUE(contains(message, "and 2 more")) << message;
 }
 
 TEST(PlanProblems, ABackupOfAnotherDatabaseSystem) {
@@ -678,25 +702,31 @@ TEST(PlanSteps, NoSystemdUnitOutsideDebiansLayout) {
     EXPECT_FALSE(contains(plan.script, "config_file")) << plan.script;
 }
 
+// pg_basebackup (PostgreSQL 15) compresses pg_wal.tar only with gzip; with lz4 or zstd
+// client compression it writes a plain pg_wal.tar beside base.tar.lz4/.zst.
 TEST(PlanSteps, TarBackupsForEveryCompression) {
     struct Case {
         const char* compression;
         const char* tar;
         const char* suffix;
+        const char* wal_tar;
+        const char* wal_suffix;
     };
-    for (const Case& c : {Case{"none", "tar -xf ", ""}, Case{"gzip", "tar -xzf ", ".gz"},
-                          Case{"lz4", "tar --use-compress-program=lz4 -xf ", ".lz4"},
-                          Case{"zstd", "tar --use-compress-program=zstd -xf ", ".zst"}}) {
+    for (const Case& c :
+         {Case{"none", "tar -xf ", "", "tar -xf ", ""},
+          Case{"gzip", "tar -xzf ", ".gz", "tar -xzf ", ".gz"},
+          Case{"lz4", "tar --use-compress-program=lz4 -xf ", ".lz4", "tar -xf ", ""},
+          Case{"zstd", "tar --use-compress-program=zstd -xf ", ".zst", "tar -xf ", ""}}) {
         BaseBackupInfo b = default_backup();
         b.format = "tar";
         b.compression = c.compression;
         const RecoveryPlan plan = good_plan(b, request_at(kT0 + 5 * kMinute));
         const std::string data = b.path + "/data";
         const std::string pgdata = "/var/lib/postgresql/15/main";
-        const std::string expected = "mkdir -m 700 " + pgdata + " && " + c.tar + data +
-                                     "/base.tar" + c.suffix + " -C " + pgdata + " && mkdir -p " +
-                                     pgdata + "/pg_wal && " + c.tar + data + "/pg_wal.tar" +
-                                     c.suffix + " -C " + pgdata + "/pg_wal && chmod 700 " + pgdata;
+        const std::string expected =
+            "mkdir -m 700 " + pgdata + " && " + c.tar + data + "/base.tar" + c.suffix + " -C " +
+            pgdata + " && mkdir -p " + pgdata + "/pg_wal && " + c.wal_tar + data + "/pg_wal.tar" +
+            c.wal_suffix + " -C " + pgdata + "/pg_wal && chmod 700 " + pgdata;
         EXPECT_TRUE(contains(plan.steps[2], expected)) << c.compression << "\n" << plan.steps[2];
         EXPECT_TRUE(contains(plan.script, std::string(c.tar) + "\"$BACKUP\"/data/base.tar" +
                                               c.suffix + " -C \"$PGDATA\"\n"))
@@ -743,37 +773,12 @@ TEST(PlanScript, APlanWithProblemsExitsBeforeAnyAction) {
 
 // ----- running the script for real
 
-class TempDir {
-  public:
-    TempDir() {
-        char pattern[] = "/tmp/recovery_plan_test.XXXXXX";
-        const char* made = ::mkdtemp(pattern);
-        if (made == nullptr) throw std::runtime_error("mkdtemp failed");
-        path_ = made;
-    }
-    ~TempDir() { remove_tree(path_); }
-    const std::string& path() const { return path_; }
-
-  private:
-    std::string path_;
-};
-
-void write_text(const std::string& path, const std::string& text, mode_t mode = 0644) {
-    {
-        std::ofstream out(path, std::ios::binary);
-        out << text;
-        ASSERT_TRUE(out.good()) << path;
-    }
-    ASSERT_EQ(::chmod(path.c_str(), mode), 0) << path;
-}
+using test::exists;
+using test::TempDir;
+using test::write_file;
 
 void make_dir(const std::string& path) {
     ASSERT_EQ(::mkdir(path.c_str(), 0755), 0) << path;
-}
-
-bool exists(const std::string& path) {
-    struct stat st;
-    return ::lstat(path.c_str(), &st) == 0;
 }
 
 // Runs `sh -c command` and returns its exit status; stdout+stderr go to *output.
@@ -799,7 +804,7 @@ int run_shell(const std::string& command, std::string* output) {
 //   R/wal archive/             the archive
 //   R/pg data/it's main/       the current data directory (OLD_FILE)
 struct ScriptTree {
-    TempDir root;
+    const TempDir root{"recovery_plan_test"};
     std::string bin, tools, backup, archive, parent, pgdata;
 
     ScriptTree() {
@@ -814,7 +819,7 @@ struct ScriptTree {
              {bin, tools, r + "/backups", backup, backup + "/data", archive, parent, pgdata}) {
             make_dir(d);
         }
-        write_text(bin + "/pg_ctl",
+        write_file(bin + "/pg_ctl",
                    "#!/bin/sh\n"
                    "printf '%s|' \"$@\" >> \"" +
                        r +
@@ -827,8 +832,8 @@ struct ScriptTree {
                        "/running\" ]; then exit 3; fi\n"
                        "exit 0\n",
                    0755);
-        write_text(tools + "/id", "#!/bin/sh\necho 1000\n", 0755);
-        write_text(pgdata + "/OLD_FILE", "old");
+        write_file(tools + "/id", "#!/bin/sh\necho 1000\n", 0755);
+        write_file(pgdata + "/OLD_FILE", "old");
     }
 
     PlanRequest request() const {
@@ -848,7 +853,7 @@ struct ScriptTree {
     }
 
     int run(const std::string& script, std::string* output) const {
-        write_text(root.path() + "/pitr.sh", script, 0755);
+        write_file(root.path() + "/pitr.sh", script, 0755);
         return run_shell(
             "PATH=" + shell_quote(tools) + ":$PATH sh " + shell_quote(root.path() + "/pitr.sh"),
             output);
@@ -896,10 +901,10 @@ void expect_recovered_layout(const ScriptTree& t, const RecoveryPlan& plan) {
 
 TEST(PlanScriptRun, RestoresAPlainBackupIntoPathsWithQuotesAndSpaces) {
     ScriptTree t;
-    write_text(t.backup + "/data/PG_VERSION", "15\n");
-    write_text(t.backup + "/data/postmaster.pid", "12345\n");
-    write_text(t.backup + "/data/postgresql.auto.conf", "# kept from the backup\n");
-    write_text(t.root.path() + "/running", "");  // the fake server "runs": it is stopped
+    write_file(t.backup + "/data/PG_VERSION", "15\n");
+    write_file(t.backup + "/data/postmaster.pid", "12345\n");
+    write_file(t.backup + "/data/postgresql.auto.conf", "# kept from the backup\n");
+    write_file(t.root.path() + "/running", "");  // the fake server "runs": it is stopped
     const RecoveryPlan plan =
         plan_recovery({t.backup_info("plain")}, make_archive(segs(1, 2, 10)), t.request());
     ASSERT_TRUE(plan.ok);
@@ -915,10 +920,10 @@ TEST(PlanScriptRun, RestoresATarBackup) {
     const std::string staging = t.root.path() + "/staging";
     make_dir(staging);
     make_dir(staging + "/pg_wal");
-    write_text(staging + "/PG_VERSION", "15\n");
-    write_text(staging + "/postgresql.auto.conf", "# kept from the backup\n");
+    write_file(staging + "/PG_VERSION", "15\n");
+    write_file(staging + "/postgresql.auto.conf", "# kept from the backup\n");
     make_dir(t.root.path() + "/walstage");
-    write_text(t.root.path() + "/walstage/" + seg_name(1, 2), "wal");
+    write_file(t.root.path() + "/walstage/" + seg_name(1, 2), "wal");
     std::string output;
     ASSERT_EQ(run_shell("tar -cf " + shell_quote(t.backup + "/data/base.tar") + " -C " +
                             shell_quote(staging) + " . && tar -cf " +
@@ -938,7 +943,7 @@ TEST(PlanScriptRun, RestoresATarBackup) {
 
 TEST(PlanScriptRun, TheScriptOfAPlanWithProblemsChangesNothing) {
     ScriptTree t;
-    write_text(t.backup + "/data/PG_VERSION", "15\n");
+    write_file(t.backup + "/data/PG_VERSION", "15\n");
     const RecoveryPlan plan =
         plan_recovery({t.backup_info("plain")}, make_archive(segs(1, 2, 3)), t.request());
     ASSERT_FALSE(plan.ok);
@@ -953,8 +958,8 @@ TEST(PlanScriptRun, TheScriptOfAPlanWithProblemsChangesNothing) {
 
 TEST(PlanScriptRun, RefusesToRunAsRoot) {
     ScriptTree t;
-    write_text(t.tools + "/id", "#!/bin/sh\necho 0\n", 0755);
-    write_text(t.backup + "/data/PG_VERSION", "15\n");
+    write_file(t.tools + "/id", "#!/bin/sh\necho 0\n", 0755);
+    write_file(t.backup + "/data/PG_VERSION", "15\n");
     const RecoveryPlan plan =
         plan_recovery({t.backup_info("plain")}, make_archive(segs(1, 2, 10)), t.request());
     std::string output;
@@ -1000,11 +1005,11 @@ TEST(Quoting, ConfQuoteDoublesQuotesAndBackslashes) {
 }
 
 TEST(Quoting, RestoreCommandRunsInShWithTheRightArguments) {
-    TempDir root;
+    const TempDir root("recovery_plan_test");
     const std::string bin = root.path() + "/bin it's 100%";
     const std::string archive = root.path() + "/wal \"archive\" %f";
     make_dir(bin);
-    write_text(bin + "/infra_ext_ctl", "#!/bin/sh\nfor a in \"$@\"; do echo \"[$a]\"; done\n",
+    write_file(bin + "/infra_ext_ctl", "#!/bin/sh\nfor a in \"$@\"; do echo \"[$a]\"; done\n",
                0755);
     const std::string command = restore_command(bin, archive);
     // PostgreSQL's substitution: %f -> file name, %p -> path, %% -> %.
@@ -1219,4 +1224,41 @@ TEST(Timestamps, FormattedTimesParseBackExactly) {
 }
 
 }  // namespace
+// With newest_transaction_in (pg_waldump in production), the archive's reach is its
+// newest transaction end: a target at or after it is refused, one before it is fine,
+// and no transaction in the newest segments makes the reach unknown (a problem, not a
+// guess from archive times).
+TEST(PlanReach, MeasuredByTheNewestArchivedTransaction) {
+    const ArchiveScan archive = make_archive(segs(1, 2, 9));
+    std::vector<std::string> asked;
+    PlanRequest request = request_at(kT0 + 6 * kMinute);
+    request.newest_transaction_in = [&](const ArchivedWalFile& f) -> std::optional<int64_t> {
+        asked.push_back(f.name);
+        if (f.parsed.segno == 8) return kT0 + 7 * kMinute;  // segment 9 holds none
+        return std::nullopt;
+    };
+    const RecoveryPlan fine = plan_recovery({default_backup()}, archive, request);
+    EXPECT_TRUE(fine.ok);
+    EXPECT_EQ(fine.archive_reaches_by, "transaction");
+    EXPECT_EQ(fine.archive_reaches_unix_us, kT0 + 7 * kMinute);
+    EXPECT_EQ(fine.archive_reaches_segment, seg_name(1, 8));
+    EXPECT_EQ(asked, (std::vector<std::string>{seg_name(1, 9), seg_name(1, 8)}));
+
+    request.target_time_unix_us = kT0 + 7 * kMinute;  // not before the last commit
+    const RecoveryPlan behind = plan_recovery({default_backup()}, archive, request);
+    EXPECT_FALSE(behind.ok);
+    ASSERT_EQ(behind.problems.size(), 1u);
+    EXPECT_EQ(behind.problems[0].code, "archive_behind_target");
+    EXPECT_TRUE(contains(behind.problems[0].message, "newest transaction"));
+
+    request.target_time_unix_us = kT0 + 6 * kMinute;
+    request.newest_transaction_in = [](const ArchivedWalFile&) -> std::optional<int64_t> {
+        return std::nullopt;
+    };
+    const RecoveryPlan unknown = plan_recovery({default_backup()}, archive, request);
+    EXPECT_FALSE(unknown.ok);
+    ASSERT_EQ(unknown.problems.size(), 1u);
+    EXPECT_EQ(unknown.problems[0].code, "archive_reach_unknown");
+}
+
 }  // namespace infra::core

@@ -3,12 +3,8 @@
 // against one-shot hashing, file digests and their errors, and the once-only digest rule.
 #include <gtest/gtest.h>
 
-#include <stdlib.h>
-
 #include <algorithm>
 #include <cstdint>
-#include <filesystem>
-#include <fstream>
 #include <random>
 #include <string>
 #include <utility>
@@ -16,42 +12,14 @@
 
 #include "core/errors.hpp"
 #include "core/sha256.hpp"
+#include "test_files.hpp"
 
 namespace infra::core {
 namespace {
 
-// A fresh directory from mkdtemp(3), removed with its contents at the end of the test.
-class TempDir {
-  public:
-    TempDir() {
-        std::string pattern =
-            (std::filesystem::temp_directory_path() / "sha256_test_XXXXXX").string();
-        std::vector<char> buf(pattern.begin(), pattern.end());
-        buf.push_back('\0');
-        if (::mkdtemp(buf.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-        path_ = buf.data();
-    }
-    ~TempDir() {
-        std::error_code ignored;
-        std::filesystem::remove_all(path_, ignored);
-    }
-    const std::string& path() const { return path_; }
-
-  private:
-    std::string path_;
-};
-
-std::string random_bytes(std::mt19937_64& rng, size_t n) {
-    std::string s(n, '\0');
-    for (char& ch : s) ch = static_cast<char>(rng() & 0xff);
-    return s;
-}
-
-void write_file(const std::string& path, const std::string& bytes) {
-    std::ofstream out(path, std::ios::binary);
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    ASSERT_TRUE(out.good()) << path;
-}
+using test::random_bytes;
+using test::TempDir;
+using test::write_file;
 
 TEST(Sha256, FipsAndRfcVectors) {
     EXPECT_EQ(sha256_hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
@@ -107,7 +75,7 @@ TEST(Sha256, StreamingInRandomChunksEqualsOneShot) {
     for (int i = 0; i < 300; ++i) lengths.push_back(any_length(rng));
 
     for (size_t length : lengths) {
-        const std::string message = random_bytes(rng, length);
+        const std::string message = random_bytes(length, rng());
         const std::string one_shot = sha256_hex(message);
 
         // Small chunks (0..70 bytes, so buffered partial blocks are common) and, now and
@@ -138,21 +106,21 @@ TEST(Sha256, DigestBytesMatchHexAndStringViewOverload) {
 }
 
 TEST(Sha256, FileDigestEqualsInMemoryDigest) {
-    TempDir dir;
+    const TempDir dir("sha256_test");
     std::mt19937_64 rng(42);
     // Sizes around the 64 KiB read chunk, and one spanning several chunks.
     for (size_t size :
          {size_t{0}, size_t{1}, size_t{65535}, size_t{65536}, size_t{65537}, size_t{300001}}) {
-        const std::string bytes = random_bytes(rng, size);
-        const std::string path = dir.path() + "/data_" + std::to_string(size);
+        const std::string bytes = random_bytes(size, rng());
+        const std::string path = dir.file("data_" + std::to_string(size));
         write_file(path, bytes);
         EXPECT_EQ(sha256_file_hex(path), sha256_hex(bytes)) << size << " bytes";
     }
 }
 
 TEST(Sha256, MissingFileThrowsWithErrnoText) {
-    TempDir dir;
-    const std::string path = dir.path() + "/no_such.dump";
+    const TempDir dir("sha256_test");
+    const std::string path = dir.file("no_such.dump");
     try {
         sha256_file_hex(path);
         FAIL() << "a missing file must throw";
@@ -164,7 +132,7 @@ TEST(Sha256, MissingFileThrowsWithErrnoText) {
 }
 
 TEST(Sha256, DirectoryAndEmptyPathThrow) {
-    TempDir dir;
+    const TempDir dir("sha256_test");
     try {
         sha256_file_hex(dir.path());
         FAIL() << "a directory must throw";

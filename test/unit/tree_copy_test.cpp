@@ -12,7 +12,6 @@
 #include <gtest/gtest.h>
 
 #include <fcntl.h>
-#include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -23,71 +22,32 @@
 #include <filesystem>
 #include <functional>
 #include <map>
-#include <random>
 #include <string>
 #include <vector>
 
 #include "core/errors.hpp"
 #include "core/tree_copy.hpp"
 #include "refusal.hpp"
+#include "test_files.hpp"
 #include "unprivileged.hpp"
 
 namespace infra::core {
 namespace {
 
 namespace fs = std::filesystem;
+using infra::test::exists;
+using infra::test::mode_of;
+using infra::test::random_bytes;
 using infra::test::refusal;
+using infra::test::same_bytes;
+using infra::test::ScopedUmask;
 
 constexpr size_t kMiB = 1024 * 1024;
 const char kOddEntryReason[] = ": it is not a file, directory or symbolic link";
 
-std::string random_bytes(size_t n, uint64_t seed) {
-    std::mt19937_64 rng(seed);
-    std::string s(n, '\0');
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        const uint64_t v = rng();
-        std::memcpy(&s[i], &v, 8);
-    }
-    for (; i < n; ++i) s[i] = static_cast<char>(rng() & 0xff);
-    return s;
-}
-
-// Compares large buffers without printing them.
-::testing::AssertionResult same_bytes(const std::string& a, const std::string& b) {
-    if (a == b) return ::testing::AssertionSuccess();
-    size_t i = 0;
-    while (i < a.size() && i < b.size() && a[i] == b[i]) ++i;
-    return ::testing::AssertionFailure()
-           << "sizes " << a.size() << " and " << b.size() << ", first difference at byte " << i;
-}
-
-// Sets the umask for one scope.
-class ScopedUmask {
-  public:
-    explicit ScopedUmask(mode_t mask) : old_(::umask(mask)) {}
-    ~ScopedUmask() { ::umask(old_); }
-    ScopedUmask(const ScopedUmask&) = delete;
-    ScopedUmask& operator=(const ScopedUmask&) = delete;
-
-  private:
-    mode_t old_;
-};
-
-bool exists(const std::string& path) {
-    struct stat st;
-    return ::lstat(path.c_str(), &st) == 0;
-}
-
 bool is_symlink(const std::string& path) {
     struct stat st;
     return ::lstat(path.c_str(), &st) == 0 && S_ISLNK(st.st_mode);
-}
-
-mode_t mode_of(const std::string& path) {
-    struct stat st;
-    EXPECT_EQ(::lstat(path.c_str(), &st), 0) << path;
-    return st.st_mode & 07777;
 }
 
 std::string link_target(const std::string& path) {
@@ -97,6 +57,8 @@ std::string link_target(const std::string& path) {
     return n < 0 ? std::string() : std::string(buf.data(), static_cast<size_t>(n));
 }
 
+// The bytes of a file; a symbolic link at path is a test failure (O_NOFOLLOW), so a copy
+// made as a link is caught.
 std::string get(const std::string& path) {
     std::string out;
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -110,7 +72,8 @@ std::string get(const std::string& path) {
     return out;
 }
 
-// Creates a new file holding bytes, with exactly the given mode.
+// Creates a new file (O_EXCL: never one already there) holding bytes, with exactly the
+// given mode.
 void put(const std::string& path, const std::string& bytes, mode_t mode = 0600) {
     const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     ASSERT_GE(fd, 0) << path << ": " << std::strerror(errno);
@@ -171,33 +134,15 @@ std::map<std::string, std::string> listing(const std::string& root) {
 // makes it, restored/ (the destination); removed with its contents at the end.
 class TreeCopyTest : public ::testing::Test {
   protected:
-    void SetUp() override {
-        std::string pattern = (fs::temp_directory_path() / "tree_copy_test_XXXXXX").string();
-        std::vector<char> buf(pattern.begin(), pattern.end());
-        buf.push_back('\0');
-        ASSERT_NE(::mkdtemp(buf.data()), nullptr);
-        dir_ = buf.data();
-        src_ = dir_ + "/base";
-        out_ = dir_ + "/restored";
-        make_dir(src_, 0700);
-    }
-
-    void TearDown() override {
-        std::error_code ignored;
-        // Make everything removable again whatever a test did to the modes.
-        for (auto it = fs::recursive_directory_iterator(dir_, ignored);
-             it != fs::recursive_directory_iterator(); it.increment(ignored)) {
-            if (it->is_directory(ignored) && !it->is_symlink(ignored)) {
-                ::chmod(it->path().c_str(), 0700);
-            }
-        }
-        fs::remove_all(dir_, ignored);
-    }
+    void SetUp() override { make_dir(src_, 0700); }
 
     std::string in_src(const std::string& relative) const { return src_ + "/" + relative; }
     std::string in_out(const std::string& relative) const { return out_ + "/" + relative; }
 
-    std::string dir_, src_, out_;
+    const infra::test::TempDir tmp_{"tree_copy_test"};
+    const std::string dir_ = tmp_.path();
+    const std::string src_ = dir_ + "/base";
+    const std::string out_ = dir_ + "/restored";
 };
 
 // ---- What is copied ----
@@ -278,24 +223,19 @@ TEST_F(TreeCopyTest, LargeFileIsByteIdenticalAcrossFileSystems) {
         shm.st_dev == tmp.st_dev) {
         GTEST_SKIP() << "no /dev/shm on another file system than " << dir_;
     }
-    std::string pattern = "/dev/shm/tree_copy_test_XXXXXX";
-    std::vector<char> buf(pattern.begin(), pattern.end());
-    buf.push_back('\0');
-    ASSERT_NE(::mkdtemp(buf.data()), nullptr);
-    const std::string shm_src = buf.data();
     const std::string big = random_bytes(5 * kMiB + 3, 8);  // the fallback reads 1 MiB at a time
-    put(shm_src + "/16385", big);
-    put(shm_src + "/tiny", "abc", 0640);
-
     TreeCopyResult result;
     std::string error;
-    try {
-        result = copy_tree(shm_src, out_);
-    } catch (const Error& e) {
-        error = e.what();
-    }
-    std::error_code ignored;
-    fs::remove_all(shm_src, ignored);
+    {
+        const infra::test::TempDir shm_src("tree_copy_test", "/dev/shm");
+        put(shm_src.file("16385"), big);
+        put(shm_src.file("tiny"), "abc", 0640);
+        try {
+            result = copy_tree(shm_src.path(), out_);
+        } catch (const Error& e) {
+            error = e.what();
+        }
+    }  // the source is removed before the copy is checked
 
     EXPECT_EQ(error, "");
     EXPECT_TRUE(same_bytes(get(in_out("16385")), big));

@@ -11,14 +11,11 @@
 #include <gtest/gtest.h>
 
 #include <fcntl.h>
-#include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdint>
 #include <filesystem>
-#include <fstream>
-#include <random>
 #include <string>
 #include <vector>
 
@@ -27,12 +24,16 @@
 #include "core/wal_archive_scan.hpp"
 #include "core/wal_names.hpp"
 #include "refusal.hpp"
+#include "test_files.hpp"
 
 namespace infra::core {
 namespace {
 
 namespace fs = std::filesystem;
+using infra::test::file_contents;
+using infra::test::random_bytes;
 using infra::test::refusal;
+using infra::test::write_file;
 
 constexpr uint64_t k16MB = 16 * 1024 * 1024;
 constexpr uint64_t k1GB = 1024 * 1024 * 1024;
@@ -42,13 +43,6 @@ const WalCompression kAllCompressions[] = {WalCompression::kOff, WalCompression:
 
 bool contains(const std::string& text, const std::string& part) {
     return text.find(part) != std::string::npos;
-}
-
-std::string random_bytes(size_t n, uint64_t seed) {
-    std::mt19937_64 rng(seed);
-    std::string s(n, '\0');
-    for (char& c : s) c = static_cast<char>(rng() & 0xff);
-    return s;
 }
 
 // Bytes that compress well but are not all alike.
@@ -78,39 +72,15 @@ std::vector<std::string> names_of(const std::vector<ArchivedWalFile>& files) {
 class WalArchiveScanTest : public ::testing::Test {
   protected:
     void SetUp() override {
-        std::string pattern = (fs::temp_directory_path() / "wal_archive_scan_XXXXXX").string();
-        std::vector<char> buf(pattern.begin(), pattern.end());
-        buf.push_back('\0');
-        ASSERT_NE(::mkdtemp(buf.data()), nullptr);
-        dir_ = buf.data();
-        archive_ = dir_ + "/archive";
-        src_ = dir_ + "/src";
         fs::create_directories(archive_);
         fs::create_directories(src_);
-    }
-
-    void TearDown() override {
-        std::error_code ignored;
-        fs::remove_all(dir_, ignored);
-    }
-
-    static void put(const std::string& path, const std::string& bytes) {
-        std::ofstream out(path, std::ios::binary | std::ios::trunc);
-        out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-        ASSERT_TRUE(out.good()) << path;
-    }
-
-    static std::string get(const std::string& path) {
-        std::ifstream in(path, std::ios::binary);
-        EXPECT_TRUE(in.good()) << path;
-        return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
     }
 
     // Writes bytes as src/<name> and archives it under name.
     ArchiveOutcome archive(const std::string& name, const std::string& bytes,
                            WalCompression compression = WalCompression::kOff) {
         const std::string source = src_ + "/" + name;
-        put(source, bytes);
+        write_file(source, bytes);
         return archive_wal_file(source, name, archive_, compression);
     }
 
@@ -122,7 +92,7 @@ class WalArchiveScanTest : public ::testing::Test {
 
     // Writes a file straight into the archive directory (not a container).
     void put_raw(const std::string& name, const std::string& bytes) {
-        put(archive_ + "/" + name, bytes);
+        write_file(archive_ + "/" + name, bytes);
     }
 
     void set_mtime(const std::string& name, time_t seconds, long nanoseconds) {
@@ -134,7 +104,10 @@ class WalArchiveScanTest : public ::testing::Test {
         return static_cast<int64_t>(fs::file_size(archive_ + "/" + name));
     }
 
-    std::string dir_, archive_, src_;
+    const infra::test::TempDir tmp_{"wal_archive_scan"};
+    const std::string dir_ = tmp_.path();
+    const std::string archive_ = dir_ + "/archive";
+    const std::string src_ = dir_ + "/src";
 };
 
 // An archive with gaps on two timelines, for the query tests:
@@ -334,7 +307,7 @@ TEST_F(WalArchiveScanTest, CorruptFilesAreListedAsUnreadableNotThrown) {
     // A container whose header was damaged.
     archive_segment(1, 3);
     {
-        std::string bytes = get(archive_ + "/000000010000000000000003");
+        std::string bytes = file_contents(archive_ + "/000000010000000000000003");
         bytes[20] ^= 0x01;  // the original size: the header CRC no longer matches
         put_raw("000000010000000000000003", bytes);
     }
@@ -348,7 +321,7 @@ TEST_F(WalArchiveScanTest, CorruptFilesAreListedAsUnreadableNotThrown) {
     // ... and one whose payload is damaged.
     archive("00000003.history", "1\t0/3000158\tno recovery target specified\n");
     {
-        std::string bytes = get(archive_ + "/00000003.history");
+        std::string bytes = file_contents(archive_ + "/00000003.history");
         bytes[kHeaderSize + 2] ^= 0x20;
         put_raw("00000003.history", bytes);
     }
@@ -404,7 +377,7 @@ TEST_F(WalArchiveScanTest, AMissingDirectoryIsAClearError) {
     const std::string message = refusal([&] { scan_wal_archive(missing); });
     EXPECT_EQ(message,
               "could not scan WAL archive directory " + missing + ": No such file or directory");
-    put(dir_ + "/plain_file", "x");
+    write_file(dir_ + "/plain_file", "x");
     EXPECT_EQ(
         refusal([&] { scan_wal_archive(dir_ + "/plain_file"); }),
         "could not scan WAL archive directory " + dir_ + "/plain_file: it is not a directory");
@@ -562,24 +535,24 @@ TEST_F(WalArchiveScanTest, ReadArchivedFileRefusesAFlippedPayloadByte) {
         SCOPED_TRACE(name);
         archive(name, data, c);
         const std::string path = archive_ + "/" + name;
-        std::string bytes = get(path);
+        std::string bytes = file_contents(path);
         ASSERT_GT(bytes.size(), kHeaderSize + 100);
         // A byte in the middle of the payload, then one near its start.
         for (size_t at : {kHeaderSize + (bytes.size() - kHeaderSize) / 2, kHeaderSize + 7}) {
             std::string damaged = bytes;
             damaged[at] ^= 0x10;
-            put(path, damaged);
+            write_file(path, damaged);
             const std::string message = refusal([&] { read_archived_file(path); });
             EXPECT_TRUE(contains(message, "archive file " + path + " is corrupt")) << message;
         }
-        put(path, bytes);
+        write_file(path, bytes);
         EXPECT_TRUE(read_archived_file(path) == data);
     }
     // Stored uncompressed, a flipped byte can only be caught by the CRC.
     const std::string path = archive_ + "/flipped.off";
-    std::string damaged = get(path);
+    std::string damaged = file_contents(path);
     damaged[kHeaderSize + 1] ^= 0x01;
-    put(path, damaged);
+    write_file(path, damaged);
     EXPECT_TRUE(contains(refusal([&] { read_archived_file(path); }), "CRC-32C mismatch (header "));
 }
 

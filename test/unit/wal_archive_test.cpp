@@ -8,7 +8,6 @@
 #include <gtest/gtest.h>
 
 #include <signal.h>
-#include <stdlib.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -16,7 +15,6 @@
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <functional>
 #include <random>
 #include <string>
@@ -28,6 +26,7 @@
 #include "unprivileged.hpp"
 #include "refusal.hpp"
 #include "file_size_limit.hpp"
+#include "test_files.hpp"
 
 namespace infra::core {
 
@@ -50,18 +49,6 @@ constexpr size_t kChunk = 1024 * 1024;  // the module's read size; sizes around 
 const char kSegmentName[] = "000000010000000000000003";
 const WalCompression kAllCompressions[] = {WalCompression::kOff, WalCompression::kZstd,
                                            WalCompression::kLz4};
-
-std::string random_bytes(size_t n, uint64_t seed) {
-    std::mt19937_64 rng(seed);
-    std::string s(n, '\0');
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        const uint64_t v = rng();
-        std::memcpy(&s[i], &v, 8);
-    }
-    for (; i < n; ++i) s[i] = static_cast<char>(rng() & 0xff);
-    return s;
-}
 
 // A 16 MiB segment shaped like real WAL after a segment switch: the first quarter holds
 // pages with a page header, random bytes (full-page images, hard to compress) and
@@ -86,15 +73,6 @@ std::string wal_like_segment(uint64_t seed) {
         }
     }
     return s;
-}
-
-// Compares large buffers without printing them.
-::testing::AssertionResult same_bytes(const std::string& a, const std::string& b) {
-    if (a == b) return ::testing::AssertionSuccess();
-    size_t i = 0;
-    while (i < a.size() && i < b.size() && a[i] == b[i]) ++i;
-    return ::testing::AssertionFailure()
-           << "sizes " << a.size() << " and " << b.size() << ", first difference at byte " << i;
 }
 
 uint32_t le32(const std::string& s, size_t at) {
@@ -124,59 +102,28 @@ bool contains(const std::string& text, const std::string& part) {
     return text.find(part) != std::string::npos;
 }
 
+using infra::test::exists;
+using infra::test::file_contents;
+using infra::test::random_bytes;
+using infra::test::same_bytes;
 using infra::test::ScopedFileSizeLimit;
+using infra::test::write_file;
 
 // A fresh directory from mkdtemp(3) with archive/, src/ and out/ inside, removed with its
 // contents at the end of the test.
 class WalArchiveTest : public ::testing::Test {
   protected:
     void SetUp() override {
-        std::string pattern = (fs::temp_directory_path() / "wal_archive_test_XXXXXX").string();
-        std::vector<char> buf(pattern.begin(), pattern.end());
-        buf.push_back('\0');
-        ASSERT_NE(::mkdtemp(buf.data()), nullptr);
-        dir_ = buf.data();
-        archive_ = dir_ + "/archive";
-        src_ = dir_ + "/src";
-        out_ = dir_ + "/out";
         fs::create_directories(archive_);
         fs::create_directories(src_);
         fs::create_directories(out_);
-    }
-
-    void TearDown() override {
-        std::error_code ignored;
-        for (auto it = fs::recursive_directory_iterator(dir_, ignored);
-             it != fs::recursive_directory_iterator(); it.increment(ignored)) {
-            if (it->is_directory(ignored) && !it->is_symlink(ignored)) {
-                ::chmod(it->path().c_str(), 0700);
-            }
-        }
-        fs::remove_all(dir_, ignored);
-    }
-
-    static void put(const std::string& path, const std::string& bytes) {
-        std::ofstream out(path, std::ios::binary | std::ios::trunc);
-        out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-        ASSERT_TRUE(out.good()) << path;
-    }
-
-    static std::string get(const std::string& path) {
-        std::ifstream in(path, std::ios::binary);
-        EXPECT_TRUE(in.good()) << path;
-        return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-    }
-
-    static bool exists(const std::string& path) {
-        struct stat st;
-        return ::lstat(path.c_str(), &st) == 0;
     }
 
     // Writes bytes as src/<name> and archives it; returns the outcome.
     ArchiveOutcome archive(const std::string& name, const std::string& bytes,
                            WalCompression compression, int zstd_level = 1) {
         const std::string source = src_ + "/" + name;
-        put(source, bytes);
+        write_file(source, bytes);
         return archive_wal_file(source, name, archive_, compression, zstd_level);
     }
 
@@ -184,10 +131,14 @@ class WalArchiveTest : public ::testing::Test {
     std::string restore(const std::string& name) {
         const std::string dest = out_ + "/" + name;
         EXPECT_EQ(restore_wal_file(archive_, name, dest), RestoreOutcome::kRestored);
-        return get(dest);
+        return file_contents(dest);
     }
 
-    std::string dir_, archive_, src_, out_;
+    const infra::test::TempDir tmp_{"wal_archive_test"};
+    const std::string dir_ = tmp_.path();
+    const std::string archive_ = dir_ + "/archive";
+    const std::string src_ = dir_ + "/src";
+    const std::string out_ = dir_ + "/out";
 };
 
 // ---- CRC-32C ----
@@ -367,7 +318,7 @@ TEST_F(WalArchiveTest, HeaderFieldsAreExact) {
         SCOPED_TRACE(wal_compression_name(c));
         const std::string name = std::string("h.") + wal_compression_name(c);
         archive(name, data, c);
-        const std::string stored = get(archive_ + "/" + name);
+        const std::string stored = file_contents(archive_ + "/" + name);
         ASSERT_GE(stored.size(), kHeaderSize);
         EXPECT_EQ(stored.substr(0, 8), std::string("IXWAL01\n"));
         EXPECT_EQ(static_cast<unsigned char>(stored[8]), static_cast<unsigned char>(c));
@@ -390,7 +341,7 @@ TEST_F(WalArchiveTest, HeaderFieldsAreExact) {
     }
     // An empty file is a header alone.
     archive("empty", "", WalCompression::kOff);
-    const std::string empty = get(archive_ + "/empty");
+    const std::string empty = file_contents(archive_ + "/empty");
     EXPECT_EQ(empty.size(), kHeaderSize);
     EXPECT_EQ(le64(empty, 16), 0u);
     EXPECT_EQ(le32(empty, 24), 0u);
@@ -412,7 +363,7 @@ TEST_F(WalArchiveTest, ReArchivingTheSameBytesSucceedsWithoutWriting) {
         const std::string name = std::string(kSegmentName) + "." + wal_compression_name(c);
         const ArchiveOutcome first = archive(name, segment, c);
         const std::string path = archive_ + "/" + name;
-        const std::string stored = get(path);
+        const std::string stored = file_contents(path);
         struct stat before;
         ASSERT_EQ(::stat(path.c_str(), &before), 0);
         // Same compression, then the others: the same original bytes count as archived.
@@ -428,7 +379,7 @@ TEST_F(WalArchiveTest, ReArchivingTheSameBytesSucceedsWithoutWriting) {
         EXPECT_EQ(after.st_ino, before.st_ino);
         EXPECT_EQ(after.st_mtim.tv_sec, before.st_mtim.tv_sec);
         EXPECT_EQ(after.st_mtim.tv_nsec, before.st_mtim.tv_nsec);
-        EXPECT_TRUE(same_bytes(get(path), stored));
+        EXPECT_TRUE(same_bytes(file_contents(path), stored));
     }
     EXPECT_EQ(list_directory(archive_).size(), 3u);
 }
@@ -446,7 +397,7 @@ TEST_F(WalArchiveTest, DifferentBytesUnderAnArchivedNameAreRefusedAndTheCopyKept
         const std::string name = std::string(kSegmentName) + "." + wal_compression_name(c);
         const std::string path = archive_ + "/" + name;
         archive(name, segment, c);
-        const std::string stored = get(path);
+        const std::string stored = file_contents(path);
 
         std::string one_byte = segment;
         one_byte[kSegmentSize - 3] ^= 0x01;  // same size, same header size field
@@ -461,7 +412,7 @@ TEST_F(WalArchiveTest, DifferentBytesUnderAnArchivedNameAreRefusedAndTheCopyKept
             contains(message, "archive file " + path + " already exists with different contents"))
             << message;
 
-        EXPECT_TRUE(same_bytes(get(path), stored));
+        EXPECT_TRUE(same_bytes(file_contents(path), stored));
         EXPECT_TRUE(same_bytes(restore(name), segment));
     }
     EXPECT_EQ(list_directory(archive_).size(), 3u);
@@ -470,27 +421,27 @@ TEST_F(WalArchiveTest, DifferentBytesUnderAnArchivedNameAreRefusedAndTheCopyKept
 TEST_F(WalArchiveTest, AnExistingFileThatIsNoContainerIsKept) {
     const std::string path = archive_ + "/" + kSegmentName;
     const std::string plain = "a plain copy made by cp, longer than a container header";
-    put(path, plain);
+    write_file(path, plain);
     const std::string message =
         refusal([&] { archive(kSegmentName, "wal", WalCompression::kOff); });
     EXPECT_EQ(message,
               "archive file " + path + " is not an infra_ext WAL archive file (no IXWAL01 header)");
-    EXPECT_EQ(get(path), plain);
+    EXPECT_EQ(file_contents(path), plain);
     EXPECT_EQ(list_directory(archive_), std::vector<std::string>{kSegmentName});
 }
 
 TEST_F(WalArchiveTest, AnArchivedCopyWhoseDataCrcIsWrongIsNotTakenAsArchived) {
     archive(kSegmentName, "some wal bytes", WalCompression::kOff);
     const std::string path = archive_ + "/" + kSegmentName;
-    std::string stored = get(path);
+    std::string stored = file_contents(path);
     set_le32(stored, 24, le32(stored, 24) ^ 1u);
     reseal_header(stored);
-    put(path, stored);
+    write_file(path, stored);
     const std::string message =
         refusal([&] { archive(kSegmentName, "some wal bytes", WalCompression::kOff); });
     EXPECT_TRUE(contains(message, "archive file " + path + " is corrupt: CRC-32C mismatch"))
         << message;
-    EXPECT_EQ(get(path), stored);
+    EXPECT_EQ(file_contents(path), stored);
 }
 
 // ---- corruption ----
@@ -502,9 +453,9 @@ TEST_F(WalArchiveTest, ACorruptPayloadByteFailsTheRestoreAndCreatesNoDestination
         const std::string name = std::string(kSegmentName) + "." + wal_compression_name(c);
         const std::string path = archive_ + "/" + name;
         archive(name, segment, c);
-        std::string stored = get(path);
+        std::string stored = file_contents(path);
         stored[kHeaderSize + (stored.size() - kHeaderSize) / 3] ^= 0x40;
-        put(path, stored);
+        write_file(path, stored);
         const std::string dest = out_ + "/" + name;
         const std::string message = refusal([&] { restore_wal_file(archive_, name, dest); });
         EXPECT_TRUE(contains(message, "archive file " + path + " is corrupt: ")) << message;
@@ -521,21 +472,21 @@ TEST_F(WalArchiveTest, ACorruptPayloadByteFailsTheRestoreAndCreatesNoDestination
 TEST_F(WalArchiveTest, AFailedRestoreLeavesAnExistingDestinationAlone) {
     archive(kSegmentName, "good bytes", WalCompression::kOff);
     const std::string path = archive_ + "/" + kSegmentName;
-    std::string stored = get(path);
+    std::string stored = file_contents(path);
     stored[kHeaderSize] ^= 0x01;
-    put(path, stored);
+    write_file(path, stored);
     const std::string dest = out_ + "/RECOVERYXLOG";
-    put(dest, "previous contents");
+    write_file(dest, "previous contents");
     const std::string message = refusal([&] { restore_wal_file(archive_, kSegmentName, dest); });
     EXPECT_TRUE(contains(message, "is corrupt: CRC-32C mismatch")) << message;
-    EXPECT_EQ(get(dest), "previous contents");
+    EXPECT_EQ(file_contents(dest), "previous contents");
     EXPECT_EQ(list_directory(out_), std::vector<std::string>{"RECOVERYXLOG"});
 }
 
 TEST_F(WalArchiveTest, CorruptHeadersAreReportedClearly) {
     const std::string bytes = random_bytes(5000, 41);
     archive("base", bytes, WalCompression::kOff);
-    const std::string good = get(archive_ + "/base");
+    const std::string good = file_contents(archive_ + "/base");
 
     struct Case {
         std::string name;
@@ -578,7 +529,7 @@ TEST_F(WalArchiveTest, CorruptHeadersAreReportedClearly) {
         std::string stored = good;
         k.edit(stored);
         const std::string path = archive_ + "/" + k.name;
-        put(path, stored);
+        write_file(path, stored);
         const std::string prefix = "archive file " + path + " ";
         std::string message = refusal([&] { read_archived_file_info(path); });
         EXPECT_TRUE(contains(message, prefix + k.expected)) << message;
@@ -597,14 +548,14 @@ TEST_F(WalArchiveTest, TruncatedOrExtendedCompressedPayloadsAreReported) {
         const std::string name = std::string("x.") + wal_compression_name(c);
         const std::string path = archive_ + "/" + name;
         archive(name, segment, c);
-        const std::string good = get(path);
+        const std::string good = file_contents(path);
         const std::string dest = out_ + "/" + name;
 
-        put(path, good.substr(0, good.size() - 7));
+        write_file(path, good.substr(0, good.size() - 7));
         std::string message = refusal([&] { restore_wal_file(archive_, name, dest); });
         EXPECT_TRUE(contains(message, "archive file " + path + " is corrupt: ")) << message;
 
-        put(path, good + "trailing");
+        write_file(path, good + "trailing");
         message = refusal([&] { restore_wal_file(archive_, name, dest); });
         EXPECT_TRUE(contains(message, "archive file " + path + " is corrupt: ")) << message;
 
@@ -612,13 +563,13 @@ TEST_F(WalArchiveTest, TruncatedOrExtendedCompressedPayloadsAreReported) {
         std::string longer = good;
         longer[16] = static_cast<char>(longer[16] + 1);
         reseal_header(longer);
-        put(path, longer);
+        write_file(path, longer);
         message = refusal([&] { restore_wal_file(archive_, name, dest); });
         EXPECT_TRUE(contains(message, "archive file " + path + " is corrupt: ")) << message;
 
         EXPECT_FALSE(exists(dest));
         EXPECT_TRUE(list_directory(out_).empty());
-        put(path, good);
+        write_file(path, good);
         EXPECT_TRUE(same_bytes(restore(name), segment));
         fs::remove(dest);
     }
@@ -639,12 +590,12 @@ TEST_F(WalArchiveTest, AMissingArchiveDirectoryIsAnErrorNotAMissingFile) {
     const std::string missing = dir_ + "/no_such_archive";
     EXPECT_EQ(refusal([&] { restore_wal_file(missing, kSegmentName, out_ + "/x"); }),
               "could not open archive directory " + missing + ": No such file or directory");
-    put(dir_ + "/plain_file", "x");
+    write_file(dir_ + "/plain_file", "x");
     EXPECT_EQ(refusal([&] { restore_wal_file(dir_ + "/plain_file", kSegmentName, out_ + "/x"); }),
               "could not open " + dir_ + "/plain_file/" + kSegmentName + ": Not a directory");
     EXPECT_TRUE(contains(refusal([&] { restore_wal_file("", kSegmentName, out_ + "/x"); }),
                          "no WAL archive directory"));
-    put(src_ + "/s", "x");
+    write_file(src_ + "/s", "x");
     EXPECT_TRUE(contains(
         refusal([&] { archive_wal_file(src_ + "/s", kSegmentName, "", WalCompression::kOff); }),
         "no WAL archive directory"));
@@ -652,7 +603,7 @@ TEST_F(WalArchiveTest, AMissingArchiveDirectoryIsAnErrorNotAMissingFile) {
 }
 
 TEST_F(WalArchiveTest, BadFileNamesAreRefused) {
-    put(src_ + "/s", "wal");
+    write_file(src_ + "/s", "wal");
     const std::vector<std::string> bad = {"",
                                           ".",
                                           "..",
@@ -692,7 +643,7 @@ TEST_F(WalArchiveTest, A255ByteNameRoundTrips) {
 }
 
 TEST_F(WalArchiveTest, ZstdLevelsOutsideOneToNineteenAreRefused) {
-    put(src_ + "/s", "wal bytes");
+    write_file(src_ + "/s", "wal bytes");
     for (int level : {0, -1, 20, 22}) {
         EXPECT_EQ(refusal([&] {
                       archive_wal_file(src_ + "/s", kSegmentName, archive_, WalCompression::kZstd,
@@ -730,7 +681,7 @@ TEST_F(WalArchiveTest, NoTemporaryFilesRemainAfterSuccess) {
 
 TEST_F(WalArchiveTest, NoTemporaryFilesRemainAfterFailures) {
     const std::string missing_dir = dir_ + "/missing";
-    put(src_ + "/s", "wal bytes");
+    write_file(src_ + "/s", "wal bytes");
     std::string message = refusal(
         [&] { archive_wal_file(src_ + "/s", kSegmentName, missing_dir, WalCompression::kZstd); });
     EXPECT_TRUE(contains(message, "could not create " + missing_dir + "/" + kSegmentName + ".tmp." +
@@ -762,7 +713,7 @@ TEST_F(WalArchiveTest, NoTemporaryFilesRemainAfterFailures) {
 
 TEST_F(WalArchiveTest, AWriteErrorMidwayRemovesTheTemporaryFile) {
     const std::string segment = wal_like_segment(9);
-    put(src_ + "/seg", segment);
+    write_file(src_ + "/seg", segment);
     for (WalCompression c : kAllCompressions) {
         SCOPED_TRACE(wal_compression_name(c));
         std::string message;
@@ -791,7 +742,7 @@ TEST_F(WalArchiveTest, AWriteErrorMidwayRemovesTheTemporaryFile) {
 }
 
 TEST_F(WalArchiveTest, AnUnwritableArchiveDirectoryIsReportedWithTheReason) {
-    put(src_ + "/s", "wal bytes");
+    write_file(src_ + "/s", "wal bytes");
     ASSERT_EQ(::chmod(archive_.c_str(), 0500), 0);
     const std::string message = infra::test::as_unprivileged(dir_, [&] {
         return refusal(
@@ -808,7 +759,7 @@ TEST_F(WalArchiveTest, RestoreReplacesTheDestinationAtomically) {
     const std::string segment = wal_like_segment(10);
     archive(kSegmentName, segment, WalCompression::kZstd);
     const std::string dest = out_ + "/RECOVERYXLOG";
-    put(dest, "an older segment");
+    write_file(dest, "an older segment");
     struct stat before;
     ASSERT_EQ(::stat(dest.c_str(), &before), 0);
     EXPECT_EQ(restore_wal_file(archive_, kSegmentName, dest), RestoreOutcome::kRestored);
@@ -816,7 +767,7 @@ TEST_F(WalArchiveTest, RestoreReplacesTheDestinationAtomically) {
     ASSERT_EQ(::stat(dest.c_str(), &after), 0);
     EXPECT_NE(after.st_ino, before.st_ino);  // a new file renamed over it, not rewritten
     EXPECT_EQ(after.st_mode & 07777, 0600u);
-    EXPECT_TRUE(same_bytes(get(dest), segment));
+    EXPECT_TRUE(same_bytes(file_contents(dest), segment));
     EXPECT_EQ(list_directory(out_), std::vector<std::string>{"RECOVERYXLOG"});
     // The archived copy is untouched by restoring.
     EXPECT_TRUE(

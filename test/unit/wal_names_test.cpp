@@ -321,18 +321,23 @@ TEST(Lsn, SegmentOfAnLsnMatchesPostgresWalFileName) {
 
 // ---- timeline history files ----
 
+// (parent timeline, switch LSN) of each entry of a history file, in order.
+using Switches = std::vector<std::pair<uint32_t, uint64_t>>;
+Switches switches_in(const std::string& content) {
+    Switches switches;
+    for (const TimelineSwitch& s : parse_timeline_history(content)) {
+        switches.emplace_back(s.parent, s.switch_lsn);
+    }
+    return switches;
+}
+
 TEST(TimelineHistory, ParsesWhatPostgresWrites) {
     // As PostgreSQL 15 writes 00000003.history: decimal parent, LSN, reason.
     const std::string content =
         "1\t0/3000158\tno recovery target specified\n"
         "\n"
         "2\t0/5000000\tat restore point \"before upgrade\"\n";
-    const std::vector<TimelineSwitch> entries = parse_timeline_history(content);
-    ASSERT_EQ(entries.size(), 2u);
-    EXPECT_EQ(entries[0].parent, 1u);
-    EXPECT_EQ(entries[0].switch_lsn, 0x3000158u);
-    EXPECT_EQ(entries[1].parent, 2u);
-    EXPECT_EQ(entries[1].switch_lsn, 0x5000000u);
+    EXPECT_EQ(switches_in(content), (Switches{{1, 0x3000158}, {2, 0x5000000}}));
 }
 
 TEST(TimelineHistory, SkipsCommentsAndBlankLinesAndAcceptsAnyWhitespace) {
@@ -344,14 +349,8 @@ TEST(TimelineHistory, SkipsCommentsAndBlankLinesAndAcceptsAnyWhitespace) {
         "\t\n"
         "  10   1A/B374D848\n"  // no reason, spaces, a parent above 9
         "4294967295\tFFFFFFFF/FFFFFFFF\tlast\ttab-separated\treason";  // no final newline
-    const std::vector<TimelineSwitch> entries = parse_timeline_history(content);
-    ASSERT_EQ(entries.size(), 3u);
-    EXPECT_EQ(entries[0].parent, 1u);
-    EXPECT_EQ(entries[0].switch_lsn, 0x3000158u);
-    EXPECT_EQ(entries[1].parent, 10u);
-    EXPECT_EQ(entries[1].switch_lsn, 0x1AB374D848ull);
-    EXPECT_EQ(entries[2].parent, 0xFFFFFFFFu);
-    EXPECT_EQ(entries[2].switch_lsn, UINT64_MAX);
+    EXPECT_EQ(switches_in(content),
+              (Switches{{1, 0x3000158}, {10, 0x1AB374D848}, {0xFFFFFFFF, UINT64_MAX}}));
 }
 
 TEST(TimelineHistory, EmptyOrCommentOnlyContentHasNoEntries) {
