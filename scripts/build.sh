@@ -11,3 +11,5 @@ make -s -j "$jobs" PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
 make -s install PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config >/dev/null
 # infra_ext_ctl goes beside the server's binaries (restore_command finds it there).
 install -m 0755 build/infra_ext_ctl "$(/usr/lib/postgresql/15/bin/pg_config --bindir)/infra_ext_ctl"
+# infra_httpd is a service of its own, not a PostgreSQL program.
+install -m 0755 build/infra_httpd /usr/local/bin/infra_httpd

@@ -11,15 +11,24 @@
 //  - ambiguous framing refused (request smuggling): Content-Length together with
 //    Transfer-Encoding, two Content-Length headers, a Transfer-Encoding other than
 //    exactly "chunked" -> 400; a POST/PUT/PATCH without either -> 411;
-//  - a deadline for the request line and headers (slow clients), and for the body;
-//  - the peer address from the socket only (never a header);
-//  - graceful shutdown: stop() stops accepting, lets requests in progress finish, and
-//    closes idle keep-alive connections; the pool is sized for the connections allowed
-//    so none waits unserved;
+//  - a deadline for the request line and headers (slow clients; cut without an answer),
+//    and for the body (408 and a close); a cap on the header bytes (431 and a close);
+//  - a request body with a Content-Encoding (which the library would inflate past the
+//    limit) -> 415; bytes of a body the route did not read never become a next request
+//    (the connection is closed instead);
+//  - the peer address from the socket only (never a header): req.remote_addr, and the
+//    library's REMOTE_ADDR/REMOTE_PORT/LOCAL_ADDR/LOCAL_PORT pseudo-headers are replaced
+//    with the socket's values (IPv4-mapped IPv6 peers are given as plain IPv4);
+//  - graceful shutdown: stop_gracefully() stops accepting, lets requests in progress
+//    finish, and closes idle keep-alive connections; the pool is sized for the connections
+//    allowed so none waits unserved (accept waits while all its threads are busy);
 //  - SO_REUSEADDR (not the library's SO_REUSEPORT, which hides a second instance) and
 //    TCP_NODELAY.
-// Threads: one pool thread per open connection (cpp-httplib's model); the hooks run on
-// those threads and must be thread-safe. No other shared state.
+// Threads: one pool thread per open connection (cpp-httplib's model); on_headers and the
+// routes run on those threads and must be thread-safe. Shared state: the counters below
+// (atomics) and the set of open connection sockets (under a mutex, for stop_gracefully).
+// Early answers (the guard's, on_headers') are written by this class and do not pass
+// through the library's logger. A GuardedServer serves one listen() and is then spent.
 #pragma once
 
 #include <httplib.h>
@@ -28,18 +37,21 @@
 #include <chrono>
 #include <cstddef>
 #include <functional>
+#include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 
 namespace infra::http {
 
 struct GuardedServerOptions {
-    std::size_t max_connections = 64;         // pool threads; more connections wait in accept
-    std::size_t max_body_bytes = 10 << 20;    // 413 above (Content-Length or streamed chunked)
+    std::size_t max_connections = 64;       // pool threads; more connections wait in accept
+    std::size_t max_body_bytes = 10 << 20;  // 413 above (Content-Length or streamed chunked)
     std::chrono::milliseconds header_deadline{10000};  // request line + headers
     std::chrono::milliseconds body_deadline{30000};    // the whole body
     std::chrono::milliseconds keep_alive_idle{5000};   // idle keep-alive connection closed
-    std::chrono::milliseconds shutdown_grace{10000};   // stop(): longest wait for requests
+    std::chrono::milliseconds shutdown_grace{10000};   // stop_gracefully(): longest wait
+    std::size_t max_header_bytes = 64 << 10;           // request line + headers; 431 above
 };
 
 // A decision taken from the request line and headers alone.
@@ -52,29 +64,65 @@ struct EarlyResponse {
 
 class GuardedServer : public httplib::Server {
   public:
+    // Sets up the connection pool (max_connections threads, accept waits when all are
+    // busy), SO_REUSEADDR, TCP_NODELAY and the keep-alive timeout. Throws
+    // std::invalid_argument for a zero limit or deadline, std::system_error if no wake-up
+    // pipe can be made.
     explicit GuardedServer(GuardedServerOptions options);
+    ~GuardedServer() override;
+    GuardedServer(const GuardedServer&) = delete;
+    GuardedServer& operator=(const GuardedServer&) = delete;
 
     // Called once per request after the headers, before any body byte is read, with the
     // peer's address (from the socket). A value answers the request without reading
     // its body and closes the connection; nullopt lets it proceed to the routes.
     // The request's Content-Length (if any) is already known to be <= max_body_bytes.
-    std::function<std::optional<EarlyResponse>(const httplib::Request&, const std::string& peer)>
-        on_headers;
+    // Not called when the framing checks above already refused the request. If it throws,
+    // the answer is a 500 (and the connection is closed).
+    using HeadersHook = std::function<std::optional<EarlyResponse>(const httplib::Request&,
+                                                                   const std::string& peer)>;
+    HeadersHook on_headers;
 
     // Stops accepting, waits (up to shutdown_grace) for requests in progress to finish,
     // closes idle connections. Safe to call from any thread except a handler's; returns
-    // once listen() may return.
+    // once listen() may return. After shutdown_grace the open sockets are shut down (a
+    // handler's body read or response write fails) and it waits one more second; a
+    // handler that never returns still keeps listen() from returning.
     void stop_gracefully();
 
     // Requests being handled now (for /metrics and the tests).
     std::size_t requests_in_progress() const;
 
+    // The library's, then the listen backlog raised from its compiled-in 5 to SOMAXCONN
+    // (connections beyond max_connections wait there). They hide httplib::Server's
+    // non-virtual versions: call them on a GuardedServer, not through a Server&.
+    bool bind_to_port(const std::string& host, int port, int socket_flags = 0);
+    int bind_to_any_port(const std::string& host, int socket_flags = 0);
+    bool listen(const std::string& host, int port, int socket_flags = 0);
+
+    // Hides httplib::Server's: the handler runs, then this class marks the response
+    // "Connection: close" (no Keep-Alive) when the connection is about to end (stopping,
+    // or a body the route left unread). Through a Server& the marking would be lost.
+    GuardedServer& set_post_routing_handler(Handler handler);
+
   private:
+    // The library's private virtual, called on a pool thread for each accepted socket.
     bool process_and_close_socket(socket_t sock) override;
+    void serve_connection(socket_t sock);
+    void raise_listen_backlog();
+    void finish_response_headers(const httplib::Request& req, httplib::Response& res);
+    void register_socket(socket_t sock);
+    void unregister_socket(socket_t sock);
+    void shut_down_open_sockets();
+    bool wait_until_listen_ends(std::chrono::steady_clock::time_point deadline) const;
 
     GuardedServerOptions options_;
     std::atomic<std::size_t> in_progress_{0};
     std::atomic<bool> stopping_{false};
+    int wake_pipe_[2] = {-1, -1};  // readable once stopping: ends idle keep-alive waits
+    std::mutex sockets_mutex_;
+    std::set<socket_t> open_sockets_;
+    Handler post_routing_handler_;  // the user's; set before listen()
 };
 
 }  // namespace infra::http

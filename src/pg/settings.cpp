@@ -245,11 +245,10 @@ void define_settings() {
                              "Only with infra.base_backup_format = tar.",
                              &setting_base_backup_compression, 0, kBaseBackupCompressions,
                              PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
-    DefineCustomStringVariable("infra.http_token",
-                               "Label of the API token the current HTTP request came with.",
-                               "Set by infra_httpd with SET LOCAL; recorded in the audit log.",
-                               &http_token, "", PGC_USERSET, GUC_NOT_IN_SAMPLE, nullptr, nullptr,
-                               nullptr);
+    DefineCustomStringVariable(
+        "infra.http_token", "Label of the API token the current HTTP request came with.",
+        "Set by infra_httpd with SET LOCAL; recorded in the audit log.", &http_token, "",
+        PGC_USERSET, GUC_NOT_IN_SAMPLE, nullptr, nullptr, nullptr);
     DefineCustomStringVariable("infra.http_client", "Client address of the current HTTP request.",
                                "Set by infra_httpd with SET LOCAL; recorded in the audit log.",
                                &http_client, "", PGC_USERSET, GUC_NOT_IN_SAMPLE, nullptr, nullptr,

@@ -1,0 +1,196 @@
+// database.cpp: see database.hpp.
+#include "http/database.hpp"
+
+#include <cstring>
+#include <memory>
+
+namespace infra::http {
+
+namespace {
+
+struct ResultDeleter {
+    void operator()(PGresult* r) const { PQclear(r); }
+};
+using Result = std::unique_ptr<PGresult, ResultDeleter>;
+
+std::string field(const PGresult* r, int code) {
+    const char* v = PQresultErrorField(r, code);
+    return v ? v : "";
+}
+
+// Throws DbFailure for a failed result; returns it otherwise.
+Result checked(PGconn* conn, PGresult* raw) {
+    Result r(raw);
+    if (r) {
+        ExecStatusType st = PQresultStatus(r.get());
+        if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) return r;
+        std::string sqlstate = field(r.get(), PG_DIAG_SQLSTATE);
+        StatusForSqlstate s = status_for_sqlstate(sqlstate);
+        throw DbFailure(s.http_status, s.code, field(r.get(), PG_DIAG_MESSAGE_PRIMARY),
+                        field(r.get(), PG_DIAG_MESSAGE_HINT));
+    }
+    throw DbFailure(503, "unavailable",
+                    std::string("database connection failed: ") + PQerrorMessage(conn));
+}
+
+Result exec_params(PGconn* conn, const std::string& sql, const Params& params) {
+    std::vector<const char*> values;
+    values.reserve(params.size());
+    for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
+    return checked(conn, PQexecParams(conn, sql.c_str(), static_cast<int>(values.size()), nullptr,
+                                      values.data(), nullptr, nullptr, 0));
+}
+
+}  // namespace
+
+StatusForSqlstate status_for_sqlstate(const std::string& s) {
+    if (s == "IX001") return {400, "invalid_argument"};
+    if (s == "IX004") return {409, "conflict"};
+    if (s == "IX002" || s == "IX003") return {503, "unavailable"};
+    if (s == "42501") return {403, "forbidden"};
+    if (s.rfind("22", 0) == 0) return {400, "invalid_input"};  // data exceptions: bad inet, time
+    if (s == "P0002") return {404, "not_found"};
+    if (s.rfind("08", 0) == 0 || s == "57P01" || s == "57P03") return {503, "unavailable"};
+    return {500, "internal"};
+}
+
+// Hands a connection back when it goes out of scope (broken ones are closed).
+class Database::Lease {
+  public:
+    explicit Lease(Database& db) : db_(db), conn_(db.acquire()) {}
+    ~Lease() { db_.release(conn_, broken_); }
+    PGconn* get() const { return conn_; }
+    void mark_broken() { broken_ = true; }
+
+  private:
+    Database& db_;
+    PGconn* conn_;
+    bool broken_ = false;
+};
+
+Database::Database(std::string conninfo, std::size_t pool_size,
+                   std::chrono::milliseconds acquire_timeout)
+    : conninfo_(std::move(conninfo)), acquire_timeout_(acquire_timeout), capacity_(pool_size) {}
+
+Database::~Database() {
+    for (PGconn* c : idle_) PQfinish(c);
+}
+
+PGconn* Database::acquire() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    if (!available_.wait_for(lock, acquire_timeout_,
+                             [&] { return !idle_.empty() || open_ < capacity_; })) {
+        throw DbFailure(503, "unavailable", "all database connections are busy",
+                        "Try again shortly.");
+    }
+    ++busy_;
+    if (!idle_.empty()) {
+        PGconn* c = idle_.back();
+        idle_.pop_back();
+        return c;
+    }
+    ++open_;
+    lock.unlock();
+    PGconn* c = PQconnectdb(conninfo_.c_str());
+    if (PQstatus(c) != CONNECTION_OK) {
+        std::string why = PQerrorMessage(c);
+        PQfinish(c);
+        lock.lock();
+        --open_;
+        --busy_;
+        available_.notify_one();
+        throw DbFailure(503, "unavailable", "cannot connect to the database: " + why);
+    }
+    return c;
+}
+
+void Database::release(PGconn* conn, bool broken) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    --busy_;
+    if (broken || PQstatus(conn) != CONNECTION_OK || PQtransactionStatus(conn) != PQTRANS_IDLE) {
+        PQfinish(conn);
+        --open_;
+    } else {
+        idle_.push_back(conn);
+    }
+    available_.notify_one();
+}
+
+std::optional<std::string> Database::value(const Identity& who, const std::string& sql,
+                                           const Params& params) {
+    Lease lease(*this);
+    PGconn* c = lease.get();
+    try {
+        checked(c, PQexec(c, "BEGIN"));
+        if (!who.role.empty()) {
+            char* quoted = PQescapeIdentifier(c, who.role.c_str(), who.role.size());
+            if (quoted == nullptr) throw DbFailure(500, "internal", "cannot quote a role name");
+            std::string set_role = std::string("SET LOCAL ROLE ") + quoted;
+            PQfreemem(quoted);
+            checked(c, PQexec(c, set_role.c_str()));
+        }
+        exec_params(c,
+                    "SELECT set_config('infra.http_token', $1, true), "
+                    "set_config('infra.http_client', $2, true), "
+                    "set_config('infra.http_request_id', $3, true), "
+                    "set_config('TimeZone', 'UTC', true)",
+                    {who.token_label, who.client, who.request_id});
+        Result r = exec_params(c, sql, params);
+        std::optional<std::string> out;
+        if (PQntuples(r.get()) > 0 && PQnfields(r.get()) > 0 && !PQgetisnull(r.get(), 0, 0)) {
+            out = std::string(PQgetvalue(r.get(), 0, 0),
+                              static_cast<size_t>(PQgetlength(r.get(), 0, 0)));
+        }
+        checked(c, PQexec(c, "COMMIT"));
+        return out;
+    } catch (...) {
+        if (PQstatus(c) == CONNECTION_OK) {
+            PQclear(PQexec(c, "ROLLBACK"));
+        } else {
+            lease.mark_broken();
+        }
+        throw;
+    }
+}
+
+std::vector<std::optional<std::string>> Database::row(const std::string& sql,
+                                                      const Params& params) {
+    Lease lease(*this);
+    try {
+        Result r = exec_params(lease.get(), sql, params);
+        std::vector<std::optional<std::string>> out;
+        if (PQntuples(r.get()) == 0) return out;
+        for (int i = 0; i < PQnfields(r.get()); ++i) {
+            if (PQgetisnull(r.get(), 0, i)) {
+                out.emplace_back();
+            } else {
+                out.emplace_back(PQgetvalue(r.get(), 0, i));
+            }
+        }
+        return out;
+    } catch (...) {
+        if (PQstatus(lease.get()) != CONNECTION_OK) lease.mark_broken();
+        throw;
+    }
+}
+
+std::size_t Database::open_connections() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return open_;
+}
+
+std::size_t Database::busy_connections() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return busy_;
+}
+
+bool Database::healthy() {
+    try {
+        row("SELECT 1", {});
+        return true;
+    } catch (const DbFailure&) {
+        return false;
+    }
+}
+
+}  // namespace infra::http

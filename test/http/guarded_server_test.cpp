@@ -1,0 +1,577 @@
+// guarded_server_test.cpp: GuardedServer (src/http/guarded_server.*) over real sockets.
+// Each test starts a server in-process on 127.0.0.1 (ephemeral port) with routes GET
+// /hello, POST /echo (streams its body with a ContentReader and answers its length),
+// POST /ignore (never reads its body), GET /slow (1.5 s), GET /peer (the peer address
+// and the REMOTE_ADDR header) and an on_headers guard answering 403 to "X-Block", and
+// talks to it with raw sockets. Covered:
+//  - a GET; three requests on one keep-alive connection; two pipelined in one write;
+//  - on_headers' 403: answered, connection closed, the body (itself a request) never
+//    parsed, whether it arrives later or in the same write; the route never runs;
+//  - Content-Length above max_body_bytes: 413 within 1 s with the body never sent, close;
+//  - chunked bodies: below the limit received whole (and the connection kept); above it
+//    413 and close with the route having seen at most the limit; a chunk size above the
+//    limit refused before its data;
+//  - framing: CL + TE, two CL, "gzip, chunked", a percent-encoded "chunked", a bare LF
+//    header line -> 400; POST without length -> 411; each connection closed;
+//  - a body the route did not read is not parsed as a next request (and its response
+//    says Connection: close); a body still incomplete at body_deadline -> 408 and close;
+//  - a header dripping one byte per 300 ms cut at the 1 s header deadline, unanswered;
+//    an idle keep-alive connection closed after keep_alive_idle; headers above
+//    max_header_bytes -> 431;
+//  - a client's "REMOTE_ADDR: 6.6.6.6" changes neither on_headers' peer nor the header;
+//  - stop_gracefully() with three /slow in progress: all 200, new connections refused,
+//    listen() returns, requests_in_progress() back to 0;
+//  - 50 concurrent keep-alive connections (max_connections 64) all served, twice;
+//  - SO_REUSEADDR without SO_REUSEPORT: a second server cannot bind the same port.
+#include "http/guarded_server.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace infra::http {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+std::size_t count_of(const std::string& text, const std::string& part) {
+    std::size_t count = 0;
+    for (auto pos = text.find(part); pos != std::string::npos; pos = text.find(part, pos + 1)) {
+        ++count;
+    }
+    return count;
+}
+
+milliseconds since(Clock::time_point start) {
+    return std::chrono::duration_cast<milliseconds>(Clock::now() - start);
+}
+
+struct RawResponse {
+    int status = 0;
+    std::string head;  // status line and headers
+    std::string body;
+};
+
+// A plain TCP client: connect, send bytes, read responses or until the server closes.
+class RawConnection {
+  public:
+    explicit RawConnection(int port) {
+        fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        sockaddr_in address{};
+        address.sin_family = AF_INET;
+        address.sin_port = htons(static_cast<uint16_t>(port));
+        address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        if (::connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+            connect_errno_ = errno;
+            ::close(fd_);
+            fd_ = -1;
+        }
+    }
+    ~RawConnection() {
+        if (fd_ >= 0) ::close(fd_);
+    }
+    RawConnection(const RawConnection&) = delete;
+    RawConnection& operator=(const RawConnection&) = delete;
+
+    bool connected() const { return fd_ >= 0; }
+    int connect_errno() const { return connect_errno_; }
+
+    bool send_all(const std::string& bytes) {
+        std::size_t sent = 0;
+        while (sent < bytes.size()) {
+            const ssize_t n = ::send(fd_, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) return false;
+            sent += static_cast<std::size_t>(n);
+        }
+        return true;
+    }
+
+    // One response (headers and a Content-Length body); nullopt on close or timeout.
+    std::optional<RawResponse> read_response(milliseconds timeout) {
+        const auto deadline = Clock::now() + timeout;
+        for (;;) {
+            if (auto response = take_response()) return response;
+            if (!receive_some(deadline)) return std::nullopt;
+        }
+    }
+
+    // Everything until the server closes (EOF or reset); closed is false on timeout.
+    struct Rest {
+        std::string data;
+        bool closed = false;
+    };
+    Rest read_until_close(milliseconds timeout) {
+        const auto deadline = Clock::now() + timeout;
+        while (receive_some(deadline)) {
+        }
+        Rest rest{pending_, closed_};
+        pending_.clear();
+        return rest;
+    }
+
+  private:
+    // Reads what is there; false on close, error or deadline.
+    bool receive_some(Clock::time_point deadline) {
+        if (closed_) return false;
+        const auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now());
+        if (left.count() <= 0) return false;
+        pollfd pfd{fd_, POLLIN, 0};
+        if (::poll(&pfd, 1, static_cast<int>(left.count())) <= 0) return false;
+        char buffer[8192];
+        const ssize_t n = ::recv(fd_, buffer, sizeof buffer, 0);
+        if (n <= 0) {
+            closed_ = true;
+            return false;
+        }
+        pending_.append(buffer, static_cast<std::size_t>(n));
+        return true;
+    }
+
+    std::optional<RawResponse> take_response() {
+        const auto head_end = pending_.find("\r\n\r\n");
+        if (head_end == std::string::npos) return std::nullopt;
+        RawResponse response;
+        response.head = pending_.substr(0, head_end + 2);
+        std::size_t length = 0;
+        std::string lower = response.head;
+        for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        const auto length_at = lower.find("\r\ncontent-length:");
+        if (length_at != std::string::npos) {
+            length = std::stoul(lower.substr(length_at + 17));
+        }
+        if (pending_.size() < head_end + 4 + length) return std::nullopt;
+        response.body = pending_.substr(head_end + 4, length);
+        if (response.head.size() > 12) response.status = std::stoi(response.head.substr(9, 3));
+        pending_.erase(0, head_end + 4 + length);
+        return response;
+    }
+
+    int fd_ = -1;
+    int connect_errno_ = 0;
+    std::string pending_;
+    bool closed_ = false;
+};
+
+const std::string kGetHello = "GET /hello HTTP/1.1\r\nHost: test\r\n\r\n";
+
+std::string chunk(const std::string& data) {
+    char size[32];
+    std::snprintf(size, sizeof size, "%zx\r\n", data.size());
+    return size + data + "\r\n";
+}
+
+std::string post_head(const std::string& path, const std::string& framing_headers) {
+    return "POST " + path + " HTTP/1.1\r\nHost: test\r\n" + framing_headers + "\r\n";
+}
+
+class GuardedServerTest : public ::testing::Test {
+  protected:
+    static GuardedServerOptions test_options() {
+        GuardedServerOptions options;
+        options.max_body_bytes = 1024;
+        options.header_deadline = milliseconds{1000};
+        options.body_deadline = milliseconds{2000};
+        options.keep_alive_idle = milliseconds{1000};
+        options.shutdown_grace = milliseconds{5000};
+        options.max_header_bytes = 4096;
+        return options;
+    }
+
+    void start(const GuardedServerOptions& options = test_options()) {
+        server_ = std::make_unique<GuardedServer>(options);
+        add_routes(*server_);
+        port_ = server_->bind_to_any_port("127.0.0.1");
+        ASSERT_GT(port_, 0);
+        GuardedServer* server = server_.get();
+        listen_result_ =
+            std::async(std::launch::async, [server] { return server->listen_after_bind(); });
+        const auto deadline = Clock::now() + milliseconds{2000};
+        while (!server_->is_running() && Clock::now() < deadline) {
+            std::this_thread::sleep_for(milliseconds{5});
+        }
+        ASSERT_TRUE(server_->is_running());
+    }
+
+    void SetUp() override { start(); }
+
+    void TearDown() override {
+        if (!server_) return;
+        server_->stop_gracefully();
+        if (listen_result_.valid()) {
+            EXPECT_EQ(listen_result_.wait_for(std::chrono::seconds{5}), std::future_status::ready);
+        }
+        server_.reset();
+    }
+
+    void add_routes(GuardedServer& server) {
+        server.Get("/hello", [](const httplib::Request&, httplib::Response& res) {
+            res.set_content("hello", "text/plain");
+        });
+        server.Get("/slow", [](const httplib::Request&, httplib::Response& res) {
+            std::this_thread::sleep_for(milliseconds{1500});
+            res.set_content("slow", "text/plain");
+        });
+        server.Get("/peer", [](const httplib::Request& req, httplib::Response& res) {
+            res.set_content(req.remote_addr + "|" + req.get_header_value("REMOTE_ADDR"),
+                            "text/plain");
+        });
+        server.Post("/echo", [this](const httplib::Request&, httplib::Response& res,
+                                    const httplib::ContentReader& reader) {
+            ++echo_calls_;
+            std::size_t total = 0;
+            const bool whole = reader([&](const char*, std::size_t size) {
+                total += size;
+                return true;
+            });
+            std::size_t seen = echo_max_seen_.load();
+            while (total > seen && !echo_max_seen_.compare_exchange_weak(seen, total)) {
+            }
+            res.status = whole ? 200 : 400;
+            res.set_content(std::to_string(total), "text/plain");
+        });
+        server.Post("/ignore", [](const httplib::Request&, httplib::Response& res,
+                                  const httplib::ContentReader&) {
+            res.set_content("ignored", "text/plain");
+        });
+        server.on_headers = [this](const httplib::Request& req,
+                                   const std::string& peer) -> std::optional<EarlyResponse> {
+            {
+                std::lock_guard<std::mutex> lock(peers_mutex_);
+                peers_seen_.push_back(peer);
+            }
+            if (!req.has_header("X-Block")) return std::nullopt;
+            EarlyResponse blocked;
+            blocked.status = 403;
+            blocked.body = "{\"error\":\"blocked\"}";
+            return blocked;
+        };
+    }
+
+    // Sends request, expects one response with status and then the server's close.
+    void expect_answer_and_close(const std::string& request, int status) {
+        RawConnection client(port_);
+        ASSERT_TRUE(client.connected());
+        ASSERT_TRUE(client.send_all(request));
+        const auto response = client.read_response(milliseconds{2000});
+        ASSERT_TRUE(response.has_value()) << request;
+        EXPECT_EQ(response->status, status) << request << "\n" << response->head;
+        EXPECT_NE(response->head.find("Connection: close"), std::string::npos) << request;
+        const auto rest = client.read_until_close(milliseconds{2000});
+        EXPECT_TRUE(rest.closed) << request;
+        EXPECT_EQ(rest.data, "") << request;
+    }
+
+    std::unique_ptr<GuardedServer> server_;
+    int port_ = 0;
+    std::future<bool> listen_result_;
+    std::atomic<int> echo_calls_{0};
+    std::atomic<std::size_t> echo_max_seen_{0};
+    std::mutex peers_mutex_;
+    std::vector<std::string> peers_seen_;
+};
+
+TEST_F(GuardedServerTest, ServesGetAndKeepsTheConnectionAliveForThreeRequests) {
+    RawConnection client(port_);
+    ASSERT_TRUE(client.connected());
+    for (int i = 0; i < 3; ++i) {
+        ASSERT_TRUE(client.send_all(kGetHello)) << "request " << i;
+        const auto response = client.read_response(milliseconds{2000});
+        ASSERT_TRUE(response.has_value()) << "request " << i;
+        EXPECT_EQ(response->status, 200);
+        EXPECT_EQ(response->body, "hello");
+        EXPECT_EQ(response->head.find("Connection: close"), std::string::npos);
+    }
+    const auto rest = client.read_until_close(milliseconds{200});
+    EXPECT_FALSE(rest.closed);
+
+    // Two requests in one write: the second is not lost with the first's read buffer.
+    ASSERT_TRUE(client.send_all(kGetHello + kGetHello));
+    for (int i = 0; i < 2; ++i) {
+        const auto response = client.read_response(milliseconds{2000});
+        ASSERT_TRUE(response.has_value()) << "pipelined " << i;
+        EXPECT_EQ(response->body, "hello");
+    }
+}
+
+TEST_F(GuardedServerTest, OnHeadersRefusalClosesAndNeverParsesTheBody) {
+    const std::string smuggled = kGetHello;
+    const std::string head = post_head(
+        "/echo", "X-Block: yes\r\nContent-Length: " + std::to_string(smuggled.size()) + "\r\n");
+    for (const bool same_write : {false, true}) {
+        RawConnection client(port_);
+        ASSERT_TRUE(client.connected());
+        if (same_write) {
+            ASSERT_TRUE(client.send_all(head + smuggled));
+        } else {
+            ASSERT_TRUE(client.send_all(head));
+            std::this_thread::sleep_for(milliseconds{100});
+            client.send_all(smuggled);  // may fail once the server has closed
+        }
+        const auto rest = client.read_until_close(milliseconds{3000});
+        EXPECT_TRUE(rest.closed) << "same write: " << same_write;
+        EXPECT_EQ(rest.data.rfind("HTTP/1.1 403 Forbidden\r\n", 0), 0u) << rest.data;
+        EXPECT_EQ(count_of(rest.data, "HTTP/1.1 "), 1u) << rest.data;
+        EXPECT_EQ(rest.data.find("hello"), std::string::npos) << rest.data;
+        EXPECT_NE(rest.data.find("{\"error\":\"blocked\"}"), std::string::npos) << rest.data;
+    }
+    EXPECT_EQ(echo_calls_.load(), 0);
+}
+
+TEST_F(GuardedServerTest, ContentLengthAboveTheLimitIsRefusedBeforeTheBody) {
+    RawConnection client(port_);
+    ASSERT_TRUE(client.connected());
+    const auto started = Clock::now();
+    ASSERT_TRUE(client.send_all(post_head("/echo", "Content-Length: 100000000\r\n")));
+    const auto response = client.read_response(milliseconds{1000});
+    ASSERT_TRUE(response.has_value());
+    EXPECT_LT(since(started).count(), 1000);
+    EXPECT_EQ(response->status, 413);
+    EXPECT_NE(response->head.find("Connection: close"), std::string::npos);
+    const auto rest = client.read_until_close(milliseconds{1000});
+    EXPECT_TRUE(rest.closed);
+    EXPECT_EQ(rest.data, "");
+    EXPECT_EQ(echo_calls_.load(), 0);
+}
+
+TEST_F(GuardedServerTest, ChunkedBodyBelowTheLimitArrivesWholeAndKeepsTheConnection) {
+    RawConnection client(port_);
+    ASSERT_TRUE(client.connected());
+    const std::string part(100, 'x');
+    ASSERT_TRUE(client.send_all(post_head("/echo", "Transfer-Encoding: chunked\r\n") + chunk(part) +
+                                chunk(part) + chunk(part) + "0\r\n\r\n"));
+    const auto response = client.read_response(milliseconds{2000});
+    ASSERT_TRUE(response.has_value());
+    EXPECT_EQ(response->status, 200);
+    EXPECT_EQ(response->body, "300");
+
+    ASSERT_TRUE(client.send_all(kGetHello));
+    const auto next = client.read_response(milliseconds{2000});
+    ASSERT_TRUE(next.has_value());
+    EXPECT_EQ(next->body, "hello");
+}
+
+TEST_F(GuardedServerTest, ChunkedBodyAboveTheLimitIsCutWith413) {
+    RawConnection client(port_);
+    ASSERT_TRUE(client.connected());
+    std::string body;
+    for (int i = 0; i < 10; ++i) body += chunk(std::string(512, 'y'));
+    body += "0\r\n\r\n";
+    ASSERT_TRUE(client.send_all(post_head("/echo", "Transfer-Encoding: chunked\r\n") + body));
+    const auto rest = client.read_until_close(milliseconds{3000});
+    EXPECT_TRUE(rest.closed);
+    EXPECT_EQ(rest.data.rfind("HTTP/1.1 413 Payload Too Large\r\n", 0), 0u) << rest.data;
+    EXPECT_EQ(count_of(rest.data, "HTTP/1.1 "), 1u) << rest.data;
+    EXPECT_EQ(echo_calls_.load(), 1);
+    EXPECT_GT(echo_max_seen_.load(), 0u);
+    EXPECT_LE(echo_max_seen_.load(), 1024u);
+}
+
+TEST_F(GuardedServerTest, ChunkSizeAboveTheLimitIsRefusedBeforeItsData) {
+    RawConnection client(port_);
+    ASSERT_TRUE(client.connected());
+    const auto started = Clock::now();
+    ASSERT_TRUE(
+        client.send_all(post_head("/echo", "Transfer-Encoding: chunked\r\n") + "100000\r\n"));
+    const auto response = client.read_response(milliseconds{1000});
+    ASSERT_TRUE(response.has_value());
+    EXPECT_LT(since(started).count(), 1000);
+    EXPECT_EQ(response->status, 413);
+    EXPECT_TRUE(client.read_until_close(milliseconds{1000}).closed);
+    EXPECT_EQ(echo_max_seen_.load(), 0u);
+}
+
+TEST_F(GuardedServerTest, AmbiguousFramingIsRefused) {
+    expect_answer_and_close(
+        post_head("/echo", "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n") + "0\r\n\r\n",
+        400);
+    expect_answer_and_close(
+        post_head("/echo", "Content-Length: 5\r\nContent-Length: 5\r\n") + "hello", 400);
+    expect_answer_and_close(
+        post_head("/echo", "Transfer-Encoding: gzip, chunked\r\n") + "0\r\n\r\n", 400);
+    // The library percent-decodes header values: "%63hunked" would become "chunked".
+    expect_answer_and_close(post_head("/echo", "Transfer-Encoding: %63hunked\r\n") + "0\r\n\r\n",
+                            400);
+    // The library silently skips a line ending in a bare LF (a proxy might not).
+    expect_answer_and_close(post_head("/echo", "Transfer-Encoding: chunked\n") + "0\r\n\r\n", 400);
+    expect_answer_and_close(post_head("/echo", "Content-Length: -1\r\n"), 400);
+    expect_answer_and_close(post_head("/echo", ""), 411);
+    EXPECT_EQ(echo_calls_.load(), 0);
+}
+
+TEST_F(GuardedServerTest, UnreadBodyIsNotParsedAsTheNextRequest) {
+    RawConnection client(port_);
+    ASSERT_TRUE(client.connected());
+    const std::string smuggled = kGetHello;
+    ASSERT_TRUE(client.send_all(
+        post_head("/ignore", "Content-Length: " + std::to_string(smuggled.size()) + "\r\n") +
+        smuggled));
+    const auto rest = client.read_until_close(milliseconds{3000});
+    EXPECT_TRUE(rest.closed);
+    EXPECT_EQ(rest.data.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << rest.data;
+    EXPECT_NE(rest.data.find("ignored"), std::string::npos) << rest.data;
+    EXPECT_NE(rest.data.find("Connection: close\r\n"), std::string::npos) << rest.data;
+    EXPECT_EQ(rest.data.find("Keep-Alive"), std::string::npos) << rest.data;
+    EXPECT_EQ(count_of(rest.data, "HTTP/1.1 "), 1u) << rest.data;
+}
+
+TEST_F(GuardedServerTest, SlowHeadersAreCutAtTheDeadlineWithoutAnAnswer) {
+    RawConnection client(port_);
+    ASSERT_TRUE(client.connected());
+    const std::string request = "GET /hello HTTP/1.1\r\nHost: test\r\nX-Slow: 1\r\n\r\n";
+    const auto started = Clock::now();
+    std::string received;
+    bool closed = false;
+    for (std::size_t i = 0; i < request.size() && !closed; ++i) {
+        if (!client.send_all(request.substr(i, 1))) {
+            closed = true;
+            break;
+        }
+        const auto rest = client.read_until_close(milliseconds{300});
+        received += rest.data;
+        closed = rest.closed;
+    }
+    const auto elapsed = since(started);
+    EXPECT_TRUE(closed);
+    EXPECT_EQ(received, "");
+    EXPECT_GE(elapsed.count(), 900);
+    EXPECT_LT(elapsed.count(), 2500);
+}
+
+TEST_F(GuardedServerTest, IdleKeepAliveConnectionIsClosed) {
+    RawConnection client(port_);
+    ASSERT_TRUE(client.connected());
+    ASSERT_TRUE(client.send_all(kGetHello));
+    ASSERT_TRUE(client.read_response(milliseconds{2000}).has_value());
+    const auto idle_since = Clock::now();
+    const auto rest = client.read_until_close(milliseconds{3000});
+    EXPECT_TRUE(rest.closed);
+    EXPECT_EQ(rest.data, "");
+    EXPECT_GE(since(idle_since).count(), 800);
+    EXPECT_LT(since(idle_since).count(), 2500);
+}
+
+TEST_F(GuardedServerTest, BodyNotCompleteAtTheBodyDeadlineGets408) {
+    RawConnection client(port_);
+    ASSERT_TRUE(client.connected());
+    ASSERT_TRUE(client.send_all(post_head("/echo", "Content-Length: 100\r\n") + "only ten b"));
+    const auto started = Clock::now();
+    const auto rest = client.read_until_close(milliseconds{4000});
+    EXPECT_TRUE(rest.closed);
+    EXPECT_EQ(rest.data.rfind("HTTP/1.1 408 Request Timeout\r\n", 0), 0u) << rest.data;
+    EXPECT_EQ(count_of(rest.data, "HTTP/1.1 "), 1u) << rest.data;
+    EXPECT_GE(since(started).count(), 1800);  // body_deadline is 2 s
+    EXPECT_LT(since(started).count(), 3500);
+    EXPECT_EQ(echo_max_seen_.load(), 10u);
+}
+
+TEST_F(GuardedServerTest, HeadersAboveTheLimitAreRefusedWith431) {
+    const std::string big(5000, 'h');  // max_header_bytes is 4096; one line stays < 8 KiB
+    expect_answer_and_close("GET /hello HTTP/1.1\r\nX-Big: " + big + "\r\n\r\n", 431);
+}
+
+TEST_F(GuardedServerTest, RemoteAddrHeaderDoesNotChangeThePeer) {
+    RawConnection client(port_);
+    ASSERT_TRUE(client.connected());
+    ASSERT_TRUE(client.send_all(
+        "GET /peer HTTP/1.1\r\nHost: test\r\nREMOTE_ADDR: 6.6.6.6\r\nREMOTE_PORT: 1\r\n\r\n"));
+    const auto response = client.read_response(milliseconds{2000});
+    ASSERT_TRUE(response.has_value());
+    EXPECT_EQ(response->body, "127.0.0.1|127.0.0.1");
+    std::lock_guard<std::mutex> lock(peers_mutex_);
+    ASSERT_EQ(peers_seen_.size(), 1u);
+    EXPECT_EQ(peers_seen_.front(), "127.0.0.1");
+}
+
+TEST_F(GuardedServerTest, StopGracefullyFinishesRequestsInProgress) {
+    std::vector<std::future<std::optional<RawResponse>>> slow;
+    for (int i = 0; i < 3; ++i) {
+        slow.push_back(std::async(std::launch::async, [port = port_] {
+            RawConnection client(port);
+            if (!client.connected() || !client.send_all("GET /slow HTTP/1.1\r\nHost: t\r\n\r\n")) {
+                return std::optional<RawResponse>{};
+            }
+            return client.read_response(milliseconds{5000});
+        }));
+    }
+    const auto deadline = Clock::now() + milliseconds{1000};
+    while (server_->requests_in_progress() < 3 && Clock::now() < deadline) {
+        std::this_thread::sleep_for(milliseconds{5});
+    }
+    ASSERT_EQ(server_->requests_in_progress(), 3u);
+
+    auto stopper = std::async(std::launch::async, [this] { server_->stop_gracefully(); });
+    std::this_thread::sleep_for(milliseconds{200});
+    {
+        RawConnection late(port_);
+        EXPECT_FALSE(late.connected());
+        EXPECT_EQ(late.connect_errno(), ECONNREFUSED);
+    }
+    EXPECT_EQ(server_->requests_in_progress(), 3u);  // /slow takes 1.5 s
+    EXPECT_EQ(stopper.wait_for(milliseconds{0}), std::future_status::timeout);
+
+    ASSERT_EQ(stopper.wait_for(std::chrono::seconds{5}), std::future_status::ready);
+    EXPECT_EQ(server_->requests_in_progress(), 0u);
+    EXPECT_FALSE(server_->is_running());
+    ASSERT_EQ(listen_result_.wait_for(milliseconds{100}), std::future_status::ready);
+    EXPECT_TRUE(listen_result_.get());
+    for (auto& result : slow) {
+        ASSERT_EQ(result.wait_for(milliseconds{500}), std::future_status::ready);
+        const auto response = result.get();
+        ASSERT_TRUE(response.has_value());
+        EXPECT_EQ(response->status, 200);
+        EXPECT_EQ(response->body, "slow");
+        EXPECT_NE(response->head.find("Connection: close"), std::string::npos);
+    }
+    RawConnection after(port_);
+    EXPECT_FALSE(after.connected());
+}
+
+TEST_F(GuardedServerTest, FiftyConcurrentKeepAliveConnectionsAreAllServed) {
+    std::vector<std::unique_ptr<RawConnection>> clients;
+    for (int i = 0; i < 50; ++i) {
+        clients.push_back(std::make_unique<RawConnection>(port_));
+        ASSERT_TRUE(clients.back()->connected()) << "connection " << i;
+    }
+    for (int round = 0; round < 2; ++round) {
+        for (auto& client : clients) ASSERT_TRUE(client->send_all(kGetHello));
+        int served = 0;
+        for (auto& client : clients) {
+            const auto response = client->read_response(milliseconds{3000});
+            if (response && response->status == 200 && response->body == "hello") ++served;
+        }
+        EXPECT_EQ(served, 50) << "round " << round;
+    }
+}
+
+TEST_F(GuardedServerTest, SecondServerCannotBindTheSamePort) {
+    GuardedServer second(test_options());
+    EXPECT_FALSE(second.bind_to_port("127.0.0.1", port_));
+    // The first one still answers.
+    RawConnection client(port_);
+    ASSERT_TRUE(client.connected());
+    ASSERT_TRUE(client.send_all(kGetHello));
+    const auto response = client.read_response(milliseconds{2000});
+    ASSERT_TRUE(response.has_value());
+    EXPECT_EQ(response->status, 200);
+}
+
+}  // namespace
+}  // namespace infra::http
