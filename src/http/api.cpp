@@ -332,6 +332,28 @@ void install_routes(GuardedServer& server, Database& db) {
                     {path_arg(req, 1)}};
     });
 
+    r.get(p + "/schedules", "schedules", [](const auto&, const auto&) {
+        return Call{
+            "SELECT coalesce(jsonb_agg(to_jsonb(s) ORDER BY s.name), '[]') "
+            "FROM infra.schedules s",
+            {}};
+    });
+    r.post(p + R"(/schedules/([a-z0-9_]+))", "schedules/:name",
+           {{"cron", FieldType::kString}, {"enabled", FieldType::kBoolean}},
+           [](const auto& req, const json& body) {
+               return Call{"SELECT to_jsonb(s) FROM infra.set_schedule($1, $2, $3::boolean) s",
+                           {path_arg(req, 1), text_of(body, "cron"), text_of(body, "enabled")}};
+           });
+    r.get(p + "/whoami", "whoami", [](const auto&, const auto&) {
+        // The token's role and what it may do, for the admin page to grey out the rest.
+        return Call{
+            "SELECT jsonb_build_object('role', current_user, "
+            "'label', current_setting('infra.http_token', true), "
+            "'operator', pg_has_role(current_user, 'infra_operator', 'MEMBER'), "
+            "'admin', pg_has_role(current_user, 'infra_admin', 'MEMBER'))",
+            {}};
+    });
+
     // Point-in-time recovery.
     r.get(p + "/pitr/config", "pitr/config", [](const auto&, const auto&) {
         return Call{"SELECT infra.pitr_config()", {}};
@@ -630,6 +652,10 @@ SELECT jsonb_build_object(
         server.set_mount_point("/admin/infrastructure", options.static_dir);
     }
 
+    server.Get("/admin/infrastructure", [](const httplib::Request&, httplib::Response& res) {
+        current.route = "admin";
+        res.set_redirect("/admin/infrastructure/");
+    });
     server.set_error_handler([](const httplib::Request&, httplib::Response& res) {
         if (res.body.empty()) {
             if (res.status == 404) {
