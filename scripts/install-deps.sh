@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
     postgresql-15 postgresql-client-15 postgresql-server-dev-15 postgresql-contrib
     postgresql-15-cron libzstd-dev liblz4-dev libarchive-dev zstd
-    libcpp-httplib-dev libpq-dev pkg-config nginx-light
+    libcpp-httplib-dev libpq-dev pkg-config nginx-light curl
     g++ make cmake libgtest-dev nlohmann-json3-dev clang-format
     libipc-run-perl perl
 )

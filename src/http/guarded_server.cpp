@@ -172,10 +172,13 @@ const char* reason_phrase(int status) {
 }
 
 // The guard's own answers: {"error":"<message>"} (messages are fixed ASCII, no escaping).
+// The API's error shape, {"error": {"code", "message"}} (messages here are fixed texts
+// without quotes or backslashes).
 EarlyResponse guard_answer(int status, const std::string& message) {
     EarlyResponse answer;
     answer.status = status;
-    answer.body = "{\"error\":\"" + message + "\"}";
+    answer.body = "{\"error\":{\"code\":\"http_" + std::to_string(status) + "\",\"message\":\"" +
+                  message + "\"}}";
     return answer;
 }
 
@@ -320,7 +323,11 @@ FramingDecision decide_framing(std::string_view raw_headers, const httplib::Requ
         framing.kind = BodyFraming::Kind::kLength;
         framing.length = *length;
     } else if (method_requires_length(req.method)) {
-        return refuse(411, "Content-Length or Transfer-Encoding: chunked required");
+        // A request without Content-Length or Transfer-Encoding has no body (RFC 9112
+        // 6.3): curl -X POST and many clients send a bodiless POST this way. The library
+        // would read until the client closes; it is given an empty body instead.
+        framing.kind = BodyFraming::Kind::kLength;
+        framing.length = 0;
     }
 
     // The library would inflate a gzip/deflate/br body past max_body_bytes.

@@ -10,7 +10,7 @@
 //    and cut with 413 (and a close) at max_body_bytes;
 //  - ambiguous framing refused (request smuggling): Content-Length together with
 //    Transfer-Encoding, two Content-Length headers, a Transfer-Encoding other than
-//    exactly "chunked" -> 400; a POST/PUT/PATCH without either -> 411;
+//    exactly "chunked" -> 400 (a request with neither has no body);
 //  - a deadline for the request line and headers (slow clients; cut without an answer),
 //    and for the body (408 and a close); a cap on the header bytes (431 and a close);
 //  - a request body with a Content-Encoding (which the library would inflate past the

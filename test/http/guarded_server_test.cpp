@@ -12,7 +12,7 @@
 //    413 and close with the route having seen at most the limit; a chunk size above the
 //    limit refused before its data;
 //  - framing: CL + TE, two CL, "gzip, chunked", a percent-encoded "chunked", a bare LF
-//    header line -> 400; POST without length -> 411; each connection closed;
+//    header line -> 400; a POST without length has an empty body; each connection closed;
 //  - a body the route did not read is not parsed as a next request (and its response
 //    says Connection: close); a body still incomplete at body_deadline -> 408 and close;
 //  - a header dripping one byte per 300 ms cut at the 1 s header deadline, unanswered;
@@ -412,8 +412,20 @@ TEST_F(GuardedServerTest, AmbiguousFramingIsRefused) {
     // The library silently skips a line ending in a bare LF (a proxy might not).
     expect_answer_and_close(post_head("/echo", "Transfer-Encoding: chunked\n") + "0\r\n\r\n", 400);
     expect_answer_and_close(post_head("/echo", "Content-Length: -1\r\n"), 400);
-    expect_answer_and_close(post_head("/echo", ""), 411);
     EXPECT_EQ(echo_calls_.load(), 0);
+}
+
+// Without Content-Length or Transfer-Encoding a request has no body (RFC 9112 6.3): the
+// route runs at once with an empty body instead of waiting for the client to close.
+TEST_F(GuardedServerTest, APostWithoutLengthHasAnEmptyBody) {
+    RawConnection client(port_);
+    ASSERT_TRUE(client.connected());
+    ASSERT_TRUE(client.send_all(post_head("/echo", "")));
+    const auto response = client.read_response(milliseconds{2000});
+    ASSERT_TRUE(response.has_value());
+    EXPECT_EQ(response->status, 200) << response->head;
+    EXPECT_EQ(response->body, "0");
+    EXPECT_EQ(echo_calls_.load(), 1);
 }
 
 TEST_F(GuardedServerTest, UnreadBodyIsNotParsedAsTheNextRequest) {
