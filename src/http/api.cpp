@@ -23,10 +23,19 @@ constexpr const char* kApiPrefix = "/api/infrastructure/";
 
 // What the guard and authentication found out about the request being served on this
 // thread (see api.hpp).
+struct Verdict {
+    bool allowed = true;
+    std::string reason = "ok";
+    long retry_after_s = 0;
+    long remaining_minute = 0;
+    long remaining_hour = 0;
+};
+
 struct RequestState {
     Identity identity;
     Clock::time_point started;
     std::string route = "unmatched";
+    Verdict verdict;  // the guard's, for /api/guard/check
 };
 thread_local RequestState current;
 
@@ -410,14 +419,6 @@ std::vector<std::string> header_values(const httplib::Request& req, const char* 
     return out;
 }
 
-struct Verdict {
-    bool allowed = true;
-    std::string reason = "ok";
-    long retry_after_s = 0;
-    long remaining_minute = 0;
-    long remaining_hour = 0;
-};
-
 Verdict check_request(Database& db, const std::string& client, long long content_length) {
     auto row = db.row(
         "SELECT allowed, reason, retry_after_s, remaining_minute, remaining_hour "
@@ -504,24 +505,23 @@ void install_api(GuardedServer& server, Database& db, Metrics& metrics, const Ap
         try {
             const bool auth_check = req.path == "/api/guard/check";
             long long length = content_length_of(req);
-            if (auth_check && req.has_header("X-Original-Content-Length")) {
-                length = std::atoll(req.get_header_value("X-Original-Content-Length").c_str());
+            // nginx passes the original request's body size; believed from a trusted
+            // proxy only, and only as a plain non-negative number.
+            if (auth_check && req.has_header("X-Original-Content-Length") &&
+                trusted.contains_text(peer)) {
+                const std::string text = req.get_header_value("X-Original-Content-Length");
+                if (!text.empty() && text.size() <= 18 &&
+                    text.find_first_not_of("0123456789") == std::string::npos) {
+                    length = std::stoll(text);
+                }
             }
             Verdict v = check_request(db, current.identity.client, length);
             metrics.count_verdict(v.reason);
             if (auth_check) {
-                // nginx auth_request understands 2xx, 401 and 403 only.
+                // Answered by the /api/guard/check route (a normal response keeps the
+                // proxy's connection open); nginx auth_request understands 2xx/401/403.
                 current.route = "guard/check";
-                EarlyResponse r;
-                r.status = v.allowed ? 204 : 403;
-                r.content_type = "";
-                r.headers.emplace("X-Infra-Verdict", v.reason);
-                r.headers.emplace("X-Request-Id", current.identity.request_id);
-                if (v.retry_after_s > 0)
-                    r.headers.emplace("Retry-After", std::to_string(v.retry_after_s));
-                if (v.reason.rfind("rate_limit", 0) == 0)
-                    add_rate_limit_headers(r.headers, v, *limits);
-                answer = r;
+                current.verdict = v;
             } else if ((answer = refusal(v, *limits))) {
                 current.route = "guard";
             } else if (req.path.rfind(kApiPrefix, 0) == 0) {
@@ -568,6 +568,17 @@ void install_api(GuardedServer& server, Database& db, Metrics& metrics, const Ap
 
     install_routes(server, db);
 
+    server.Get("/api/guard/check", [limits](const httplib::Request&, httplib::Response& res) {
+        const Verdict& v = current.verdict;
+        res.status = v.allowed ? 204 : 403;
+        res.set_header("X-Infra-Verdict", v.reason);
+        if (v.retry_after_s > 0) res.set_header("Retry-After", std::to_string(v.retry_after_s));
+        if (v.reason.rfind("rate_limit", 0) == 0) {
+            httplib::Headers h;
+            add_rate_limit_headers(h, v, *limits);
+            for (const auto& [name, value] : h) res.set_header(name, value);
+        }
+    });
     server.Get("/healthz", [&db](const httplib::Request&, httplib::Response& res) {
         current.route = "healthz";
         const bool ok = db.healthy();

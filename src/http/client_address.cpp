@@ -47,6 +47,11 @@ bool TrustedProxies::contains(const core::IpAddress& ip) const {
     return false;
 }
 
+bool TrustedProxies::contains_text(const std::string& ip) const {
+    std::optional<core::IpAddress> parsed = core::IpAddress::parse(ip);
+    return parsed && contains(*parsed);
+}
+
 std::string client_address(const std::string& peer, const std::vector<std::string>& forwarded_for,
                            const TrustedProxies& trusted) {
     std::optional<core::IpAddress> peer_ip = core::IpAddress::parse(peer);

@@ -17,6 +17,8 @@ class TrustedProxies {
     // "10.0.0.0/8,127.0.0.1" (empty: none). Throws std::invalid_argument naming a bad entry.
     static TrustedProxies parse(const std::string& list);
     bool contains(const core::IpAddress& ip) const;
+    // The same for an address as text (false when it is not an address).
+    bool contains_text(const std::string& ip) const;
     bool empty() const { return networks_.empty(); }
 
   private:
