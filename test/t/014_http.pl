@@ -31,42 +31,20 @@ use FindBin;
 use lib $FindBin::RealBin;
 use InfraTest;
 
-my $httpd = $ENV{INFRA_HTTPD} // '/usr/local/bin/infra_httpd';
--x $httpd or BAIL_OUT("$httpd is missing: run scripts/build.sh first");
-
 my $node = new_infra_node('http', conf => ["max_wal_senders = 10", "wal_level = replica"]);
 $node->safe_psql('postgres', 'CREATE EXTENSION infra_ext');
 sub sql { $node->safe_psql('postgres', @_) }
-sql("CREATE ROLE infra_web LOGIN IN ROLE infra_httpd");
 my %token;
 $token{$_} = sql("SELECT infra.create_api_token('infra_$_', 'test $_')")
   for qw(viewer operator admin);
 
-my $port = PostgreSQL::Test::Cluster::get_free_port();
-my $base = "http://127.0.0.1:$port";
-my $log = $node->basedir . '/infra_httpd.log';
-my $conninfo = sprintf('host=%s port=%d dbname=postgres user=infra_web', $node->host, $node->port);
-my $pid = fork();
-die "fork: $!" unless defined $pid;
-if ($pid == 0)
-{
-	open(STDERR, '>', $log) or die;
-	exec($httpd, '--listen', "127.0.0.1:$port", '--db', $conninfo,
-		'--trusted-proxies', '127.0.0.2') or die "exec: $!";
-}
+my %httpd = start_infra_httpd($node, trusted_proxies => '127.0.0.2');
+my ($pid, $port, $base, $log) = @httpd{qw(pid port url log)};
+ok(1, 'infra_httpd starts and /healthz answers 200');
 # The test's own calls come from 127.0.0.4, allowlisted so that they never reach a
 # limit; the guard's cases use other loopback addresses.
 sql("SELECT infra.allow_ip('127.0.0.4', 'the test client')");
 my $http = HTTP::Tiny->new(timeout => 10, local_address => '127.0.0.4');
-my $started = 0;
-for (1 .. 100)
-{
-	my $r = $http->get("$base/healthz");
-	if ($r->{status} == 200) { $started = 1; last; }
-	usleep(100_000);
-}
-ok($started, 'infra_httpd starts and /healthz answers 200') or BAIL_OUT(slurp_file($log));
-
 my $json = JSON::PP->new->canonical;
 sub call
 {

@@ -35,8 +35,6 @@ use FindBin;
 use lib $FindBin::RealBin;
 use InfraTest;
 
-my $httpd = $ENV{INFRA_HTTPD} // '/usr/local/bin/infra_httpd';
--x $httpd or BAIL_OUT("$httpd is missing: run scripts/build.sh first");
 my $nginx = $ENV{INFRA_TEST_NGINX} // '/usr/sbin/nginx';
 -x $nginx or BAIL_OUT("$nginx is missing: run scripts/install-deps.sh (nginx-light)");
 
@@ -44,28 +42,11 @@ my $nginx = $ENV{INFRA_TEST_NGINX} // '/usr/sbin/nginx';
 my $node = new_infra_node('nginx', conf => ["infra.ddos_max_request_size = '64kB'"]);
 $node->safe_psql('postgres', 'CREATE EXTENSION infra_ext');
 sub sql { $node->safe_psql('postgres', @_) }
-sql("CREATE ROLE infra_web LOGIN IN ROLE infra_httpd");
 
 # ---- infra_httpd, trusting nginx's address ---------------------------------------------
-my $guard_port = PostgreSQL::Test::Cluster::get_free_port();
-my $httpd_log = $node->basedir . '/infra_httpd.log';
-my $conninfo = sprintf('host=%s port=%d dbname=postgres user=infra_web', $node->host, $node->port);
-my $httpd_pid = fork();
-die "fork: $!" unless defined $httpd_pid;
-if ($httpd_pid == 0)
-{
-	open(STDERR, '>', $httpd_log) or die;
-	exec($httpd, '--listen', "127.0.0.1:$guard_port", '--db', $conninfo,
-		'--trusted-proxies', '127.0.0.1') or die "exec: $!";
-}
+my %httpd = start_infra_httpd($node, trusted_proxies => '127.0.0.1');
+my ($httpd_pid, $guard_port, $httpd_log) = @httpd{qw(pid port log)};
 my $direct = HTTP::Tiny->new(timeout => 10);
-my $httpd_up = 0;
-for (1 .. 100)
-{
-	if ($direct->get("http://127.0.0.1:$guard_port/healthz")->{status} == 200) { $httpd_up = 1; last; }
-	usleep(100_000);
-}
-$httpd_up or BAIL_OUT("infra_httpd did not start:\n" . slurp_file($httpd_log));
 
 # ---- nginx: the guarded front and the application behind it ---------------------------
 my $dir = $node->basedir . '/nginx';

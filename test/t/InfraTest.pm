@@ -5,7 +5,9 @@
 #    with the extension created;
 #  - wait_for_value, wait_for_log_line, sleep_until: waiting with a deadline, for a query
 #    result, a server log line or a moment in time;
-#  - crash_backend: a crash restart (fresh shared memory) by killing one backend.
+#  - crash_backend: a crash restart (fresh shared memory) by killing one backend;
+#  - start_infra_httpd: infra_httpd in front of a node, as a child process, once its
+#    /healthz answers.
 # A test file loads it with
 #   use FindBin;
 #   use lib $FindBin::RealBin;
@@ -19,6 +21,8 @@ use Carp;
 use Exporter 'import';
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
+use HTTP::Tiny;
+use Test::More ();
 use Time::HiRes qw(time usleep);
 
 our @EXPORT = qw(
@@ -27,6 +31,7 @@ our @EXPORT = qw(
   wait_for_log_line
   sleep_until
   crash_backend
+  start_infra_httpd
 );
 
 # Creates and initialises node $name, appends to its postgresql.conf
@@ -120,6 +125,40 @@ sub crash_backend
 	  or die 'server did not come back after the crash';
 	$victim->quit;
 	return $offset;
+}
+
+# Starts infra_httpd ($ENV{INFRA_HTTPD} or /usr/local/bin/infra_httpd) for $node's
+# database as the login role infra_web (created here, a member of infra_httpd), on a free
+# port of 127.0.0.1, with its stderr in the node's directory; returns once /healthz
+# answers 200 (BAIL_OUT otherwise). Options: trusted_proxies => '...', static => DIR.
+# Returns a hash: pid, port, url ("http://127.0.0.1:<port>"), log.
+sub start_infra_httpd
+{
+	my ($node, %opts) = @_;
+	my $httpd = $ENV{INFRA_HTTPD} // '/usr/local/bin/infra_httpd';
+	-x $httpd or Test::More::BAIL_OUT("$httpd is missing: run scripts/build.sh first");
+	$node->safe_psql('postgres', "DO \$\$ BEGIN
+		IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'infra_web') THEN
+			CREATE ROLE infra_web LOGIN IN ROLE infra_httpd;
+		END IF; END \$\$");
+	my $port = PostgreSQL::Test::Cluster::get_free_port();
+	my $log = $node->basedir . "/infra_httpd_$port.log";
+	my @args = ('--listen', "127.0.0.1:$port", '--db',
+		sprintf('host=%s port=%d dbname=postgres user=infra_web', $node->host, $node->port));
+	push @args, '--trusted-proxies', $opts{trusted_proxies} if $opts{trusted_proxies};
+	push @args, '--static', $opts{static} if $opts{static};
+	my $pid = fork();
+	die "fork: $!" unless defined $pid;
+	if ($pid == 0)
+	{
+		open(STDERR, '>', $log) or die "$log: $!";
+		exec($httpd, @args) or die "exec $httpd: $!";
+	}
+	my $url = "http://127.0.0.1:$port";
+	my $probe = HTTP::Tiny->new(timeout => 5, local_address => '127.0.0.1');
+	my $up = _poll(10, 0.1, sub { ($probe->get("$url/healthz")->{status} // 0) == 200 });
+	Test::More::BAIL_OUT("infra_httpd did not start:\n" . slurp_file($log)) unless defined $up;
+	return (pid => $pid, port => $port, url => $url, log => $log);
 }
 
 1;
