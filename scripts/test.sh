@@ -32,7 +32,7 @@ passed=$((passed + unit_total - unit_failed))
 failed=$((failed + unit_failed))
 
 work=$(mktemp -d /tmp/infra_ext_test.XXXXXX)
-cp -a Makefile infra_ext.control sql expected test src "$work"/
+cp -a Makefile infra_ext.control sql expected test src web "$work"/
 chown -R postgres: "$work"
 chmod 755 "$work"
 as_postgres() { runuser -u postgres -- "$@"; }

@@ -660,7 +660,10 @@ SELECT jsonb_build_object(
     });
 
     if (!options.static_dir.empty()) {
-        server.set_mount_point("/admin/infrastructure", options.static_dir);
+        // The page's files change only with a new release: browsers may keep them five
+        // minutes (each fetch also counts against the client's rate limit).
+        server.set_mount_point("/admin/infrastructure", options.static_dir,
+                               {{"Cache-Control", "max-age=300"}});
     }
 
     server.Get("/admin/infrastructure", [](const httplib::Request&, httplib::Response& res) {
