@@ -59,12 +59,13 @@ class Database::Lease {
   public:
     explicit Lease(Database& db) : db_(db), conn_(db.acquire()) {}
     ~Lease() { db_.release(conn_, broken_); }
-    PGconn* get() const { return conn_; }
+    PGconn* get() const { return conn_->pg; }
+    Connection& connection() const { return *conn_; }
     void mark_broken() { broken_ = true; }
 
   private:
     Database& db_;
-    PGconn* conn_;
+    Connection* conn_;
     bool broken_ = false;
 };
 
@@ -73,10 +74,13 @@ Database::Database(std::string conninfo, std::size_t pool_size,
     : conninfo_(std::move(conninfo)), acquire_timeout_(acquire_timeout), capacity_(pool_size) {}
 
 Database::~Database() {
-    for (PGconn* c : idle_) PQfinish(c);
+    for (Connection* c : idle_) {
+        PQfinish(c->pg);
+        delete c;
+    }
 }
 
-PGconn* Database::acquire() {
+Database::Connection* Database::acquire() {
     std::unique_lock<std::mutex> lock(mutex_);
     if (!available_.wait_for(lock, acquire_timeout_,
                              [&] { return !idle_.empty() || open_ < capacity_; })) {
@@ -85,7 +89,7 @@ PGconn* Database::acquire() {
     }
     ++busy_;
     if (!idle_.empty()) {
-        PGconn* c = idle_.back();
+        Connection* c = idle_.back();
         idle_.pop_back();
         return c;
     }
@@ -101,14 +105,16 @@ PGconn* Database::acquire() {
         available_.notify_one();
         throw DbFailure(503, "unavailable", "cannot connect to the database: " + why);
     }
-    return c;
+    return new Connection{c, {}};
 }
 
-void Database::release(PGconn* conn, bool broken) {
+void Database::release(Connection* conn, bool broken) {
     std::lock_guard<std::mutex> lock(mutex_);
     --busy_;
-    if (broken || PQstatus(conn) != CONNECTION_OK || PQtransactionStatus(conn) != PQTRANS_IDLE) {
-        PQfinish(conn);
+    if (broken || PQstatus(conn->pg) != CONNECTION_OK ||
+        PQtransactionStatus(conn->pg) != PQTRANS_IDLE) {
+        PQfinish(conn->pg);
+        delete conn;
         --open_;
     } else {
         idle_.push_back(conn);
@@ -157,7 +163,19 @@ std::vector<std::optional<std::string>> Database::row(const std::string& sql,
                                                       const Params& params) {
     Lease lease(*this);
     try {
-        Result r = exec_params(lease.get(), sql, params);
+        Connection& conn = lease.connection();
+        auto it = conn.prepared.find(sql);
+        if (it == conn.prepared.end()) {
+            const std::string name = "infra_" + std::to_string(conn.prepared.size());
+            checked(conn.pg, PQprepare(conn.pg, name.c_str(), sql.c_str(), 0, nullptr));
+            it = conn.prepared.emplace(sql, name).first;
+        }
+        std::vector<const char*> values;
+        values.reserve(params.size());
+        for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
+        Result r = checked(
+            conn.pg, PQexecPrepared(conn.pg, it->second.c_str(), static_cast<int>(values.size()),
+                                    values.data(), nullptr, nullptr, 0));
         std::vector<std::optional<std::string>> out;
         if (PQntuples(r.get()) == 0) return out;
         for (int i = 0; i < PQnfields(r.get()); ++i) {
