@@ -61,8 +61,13 @@ void copy_contents(int in, int out, const std::string& from, const std::string& 
     result->bytes += size;
 }
 
-void copy_file(const std::string& from, const std::string& to, mode_t mode,
-               TreeCopyResult* result) {
+struct CopyContext {
+    TreeCopyResult* result;
+    bool fsync;
+};
+
+void copy_file(const std::string& from, const std::string& to, mode_t mode, CopyContext& ctx) {
+    TreeCopyResult* result = ctx.result;
     UniqueFd in(open_retrying(from.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
     if (in.get() < 0) throw_file_error("open", from, errno);
     struct stat st;
@@ -71,35 +76,34 @@ void copy_file(const std::string& from, const std::string& to, mode_t mode,
     if (out.get() < 0) throw_file_error("create", to, errno);
     copy_contents(in.get(), out.get(), from, to, st.st_size, result);
     if (::fchmod(out.get(), mode & 07777) != 0) throw_file_error("set the mode of", to, errno);
-    if (::fsync(out.get()) != 0) throw_file_error("fsync", to, errno);
+    if (ctx.fsync && ::fsync(out.get()) != 0) throw_file_error("fsync", to, errno);
     result->files += 1;
 }
 
-void copy_entry(const std::string& from, const std::string& to, TreeCopyResult* result);
+void copy_entry(const std::string& from, const std::string& to, CopyContext& ctx);
 
 // The directory is made 0700 and gets its own mode only once its contents are in: a
 // read-only source directory (0500) would otherwise refuse its own entries to a non-root
 // user. mkdir without accepting EEXIST, as files use O_EXCL: the destination was empty,
 // so anything already there was put there by someone else (perhaps a symlink).
-void copy_directory(const std::string& from, const std::string& to, mode_t mode,
-                    TreeCopyResult* result) {
+void copy_directory(const std::string& from, const std::string& to, mode_t mode, CopyContext& ctx) {
     if (::mkdir(to.c_str(), 0700) != 0) throw_file_error("create directory", to, errno);
     for (const std::string& name : list_directory(from)) {
-        copy_entry(from + "/" + name, to + "/" + name, result);
+        copy_entry(from + "/" + name, to + "/" + name, ctx);
     }
     UniqueFd dir(open_retrying(to.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (dir.get() < 0) throw_file_error("open directory", to, errno);
     if (::fchmod(dir.get(), mode & 07777) != 0) throw_file_error("set the mode of", to, errno);
-    if (::fsync(dir.get()) != 0) throw_file_error("fsync", to, errno);
+    if (ctx.fsync && ::fsync(dir.get()) != 0) throw_file_error("fsync", to, errno);
 }
 
-void copy_entry(const std::string& from, const std::string& to, TreeCopyResult* result) {
+void copy_entry(const std::string& from, const std::string& to, CopyContext& ctx) {
     struct stat st;
     if (::lstat(from.c_str(), &st) != 0) throw_file_error("stat", from, errno);
     if (S_ISDIR(st.st_mode)) {
-        copy_directory(from, to, st.st_mode, result);
+        copy_directory(from, to, st.st_mode, ctx);
     } else if (S_ISREG(st.st_mode)) {
-        copy_file(from, to, st.st_mode, result);
+        copy_file(from, to, st.st_mode, ctx);
     } else if (S_ISLNK(st.st_mode)) {
         std::vector<char> target(static_cast<size_t>(st.st_size) + 1);
         ssize_t n = ::readlink(from.c_str(), target.data(), target.size());
@@ -115,7 +119,7 @@ void copy_entry(const std::string& from, const std::string& to, TreeCopyResult* 
 
 }  // namespace
 
-TreeCopyResult copy_tree(const std::string& from, const std::string& to) {
+TreeCopyResult copy_tree(const std::string& from, const std::string& to, Durability durability) {
     struct stat st;
     if (::stat(from.c_str(), &st) != 0) throw_file_error("open", from, errno);
     if (!S_ISDIR(st.st_mode)) {
@@ -136,10 +140,11 @@ TreeCopyResult copy_tree(const std::string& from, const std::string& to) {
     }
     make_private_directory(to);
     TreeCopyResult result;
+    CopyContext ctx{&result, durability == Durability::kFsyncEverything};
     for (const std::string& name : list_directory(from)) {
-        copy_entry(from + "/" + name, to + "/" + name, &result);
+        copy_entry(from + "/" + name, to + "/" + name, ctx);
     }
-    fsync_path(to);
+    if (ctx.fsync) fsync_path(to);
     return result;
 }
 

@@ -14,10 +14,17 @@ struct TreeCopyResult {
 
 // Copies the tree at from into to (which must not exist, or be an empty directory):
 // directories keep their modes (to itself gets 0700), regular files are copied with
-// copy_file_range (falling back to read/write) keeping their modes and fsynced, and
+// copy_file_range (falling back to read/write) keeping their modes and fsynced (unless
+// kLeaveToCaller), and
 // symbolic links are recreated as they are. Anything else (devices, sockets, FIFOs) is
 // refused. Throws Error(kInvalidArgument) naming the file and the reason; what was
 // copied before a failure stays (the caller decides what to do with a half copy).
-TreeCopyResult copy_tree(const std::string& from, const std::string& to);
+// kLeaveToCaller skips every fsync, for a caller that makes the whole tree durable
+// itself: PostgreSQL fsyncs a data directory restored from a base backup when it
+// starts (SyncDataDirectory, since its pg_control does not say "shut down"), so a
+// restore that is followed by a start need not pay for it twice.
+enum class Durability { kFsyncEverything, kLeaveToCaller };
+TreeCopyResult copy_tree(const std::string& from, const std::string& to,
+                         Durability durability = Durability::kFsyncEverything);
 
 }  // namespace infra::core

@@ -302,7 +302,14 @@ int run_restore(const std::vector<std::string>& raw) {
     std::fflush(stdout);
     int64_t bytes = 0;
     if (backup.format == "plain") {
-        bytes = core::copy_tree(data, pgdata).bytes;
+        // With --start, without fsyncs: the server is started right away, and PostgreSQL
+        // fsyncs the whole data directory when it starts from a restored base backup
+        // (SyncDataDirectory), so the copy need not pay for it twice. Without --start the
+        // copy is made durable here (nobody knows when the server will start).
+        bytes = core::copy_tree(data, pgdata,
+                                args.flags.count("--start") ? core::Durability::kLeaveToCaller
+                                                            : core::Durability::kFsyncEverything)
+                    .bytes;
     } else {
         core::make_private_directory(pgdata);
         bytes = core::extract_tar_base_backup(data, pgdata);
