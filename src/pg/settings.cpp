@@ -26,7 +26,7 @@ int setting_backup_lock_wait_ms = 60000;
 char* setting_schedule_timezone = nullptr;
 char* setting_wal_archive_dir = nullptr;
 int setting_wal_compression = 1;  // zstd
-int setting_wal_zstd_level = 1;
+int setting_wal_zstd_level = 3;
 int setting_wal_monitor_interval_s = 60;
 char* setting_base_backup_dir = nullptr;
 int setting_base_backup_format = kBaseBackupPlain;
@@ -213,8 +213,9 @@ void define_settings() {
     DefineCustomEnumVariable(
         "infra.wal_compression", "Compression of archived WAL: off, zstd or lz4.", nullptr,
         &setting_wal_compression, 1, kWalCompressions, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
-    DefineCustomIntVariable("infra.wal_zstd_level", "zstd level of archived WAL.", nullptr,
-                            &setting_wal_zstd_level, 1, 1, 19, PGC_SIGHUP, 0, nullptr, nullptr,
+    DefineCustomIntVariable("infra.wal_zstd_level", "zstd level of archived WAL.",
+                            "3, as pgBackRest's zst: as small as its archive, and it keeps up.",
+                            &setting_wal_zstd_level, 3, 1, 19, PGC_SIGHUP, 0, nullptr, nullptr,
                             nullptr);
     DefineCustomIntVariable("infra.wal_monitor_interval",
                             "How often the WAL monitor samples the archiver and the archive.",
