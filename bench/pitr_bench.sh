@@ -30,8 +30,10 @@
 #                then pg_ctl -w start                  (infra faster than pgbackrest)
 #   Every restored server is checked: pgbench_history has the row count the source had
 #   at the target time, and the transaction after the target is absent.
-# Before each timed step a file as large as what the step writes (+1 GiB) is written to
-# /dev/shm and deleted (fresh page-cache memory is otherwise slow at random on these VMs:
+# Before each timed step its sources are read (the database, or the base backup, archive,
+# WAL copy and pgBackRest repository: the VM evicts page-cache pages left unused for a
+# while), and a file as large as what the step writes (+1 GiB) is written to /dev/shm and
+# deleted (fresh page-cache memory is otherwise slow at random on these VMs:
 # ../shared/notes/benchmarking-here.md).
 # Usage: bench/pitr_bench.sh [rounds, default 5] [pgbench seconds after the base backup,
 #        default 60]   (environment: PORT, default 5499; RESTORE_PORT, default 5497;
@@ -124,6 +126,10 @@ psql_q -c "VACUUM ANALYZE" -c "CHECKPOINT"
 db_bytes=$(psql_q -c "SELECT sum(pg_database_size(oid)) FROM pg_database")
 db_mib=$((db_bytes / 1048576))
 
+preread() { # paths: read them, so that a timed step reads its sources from the page cache
+    # (the VM evicts page-cache pages left unused for a while)
+    find "$@" -type f -exec cat {} + > /dev/null
+}
 warm() { # MiB: touch fresh page-cache memory just before a timed step
     sync
     head -c "$1M" /dev/zero > "/dev/shm/$(basename "$dir").warm"
@@ -147,7 +153,7 @@ ratio_line() { # a b target
         "$1 / $2" "$(echo "$r" | median)" "$(echo "$r" | range)" "$r" "$3"
 }
 time_line() { # name
-    printf '%-14s median %6.2f s  range %s s  all:%s\n' "$1" "$(echo "${times[$1]}" | median)" \
+    printf '%-20s median %6.2f s  range %s s  all:%s\n' "$1" "$(echo "${times[$1]}" | median)" \
         "$(echo "${times[$1]}" | range)" "${times[$1]}"
 }
 
@@ -162,6 +168,7 @@ bare_backup() { # case, pg_basebackup options...
     shift
     rm -rf "$dir/bare"
     pg mkdir -m 700 "$dir/bare"
+    preread "$dir/data"
     warm $((db_mib + 1024))
     local t0
     t0=$(now)
@@ -172,6 +179,7 @@ bare_backup() { # case, pg_basebackup options...
 infra_backup() { # case format compression
     local name=$1 id t0
     infra_format "$2" "$3"
+    preread "$dir/data"
     warm $((db_mib + 1024))
     t0=$(now)
     id=$(psql_q -c "SELECT infra.create_base_backup(wait => true)")
@@ -188,6 +196,7 @@ infra_backup() { # case format compression
     bytes[$name]=$(psql_q -c "SELECT bytes FROM infra.base_backups WHERE id = $id")
 }
 pgbr_backup() {
+    preread "$dir/data"
     warm $((db_mib + 1024))
     local t0
     t0=$(now)
@@ -359,6 +368,7 @@ for round in $(seq 1 "$rounds"); do
     order=("${rto_cases[@]:$shift_by}" "${rto_cases[@]:0:$shift_by}")
     for c in "${order[@]}"; do
         rm -rf "$dir/restored" "$dir/restored.log"
+        preread "$bb_path" "$dir/wal_archive" "$dir/plain_wal" "$dir/pgbackrest/repo"
         warm "$rto_warm"
         "rto_$c"
         check_restored "$c"

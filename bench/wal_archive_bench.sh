@@ -17,6 +17,7 @@
 # One drain: switch the archiver and wait until the archiver process runs with it (a
 # change of archive_library restarts the archiver, and the postmaster starts it at most
 # once per 10 s: not waiting for it was what scattered the first figures); write and
+# read the backlog (the VM evicts page-cache pages left unused for a while), write and
 # delete a file as large as the backlog (+1 GiB) in /dev/shm so that the page-cache
 # memory the drain writes into is not memory the VM handed back to its host (see
 # ../shared/notes/benchmarking-here.md); mark every backlog segment .ready again; wake
@@ -169,6 +170,10 @@ empty_archive() { # method
     chown postgres: "$dir/archive_$1"
     ln -sfn "$dir/archive_$1" "$dir/current_archive"
 }
+preread() { # the backlog, so that every drain reads it from the page cache (the VM drops
+    # page-cache pages that stay unused for a while)
+    find "$dir/data/pg_wal" -maxdepth 1 -type f -name '[0-9A-F]*' -exec cat {} + > /dev/null
+}
 warm() { # MiB: touch fresh page-cache memory just before a timed step
     sync
     head -c "$1M" /dev/zero > "/dev/shm/$(basename "$dir").warm"
@@ -182,14 +187,23 @@ drain() { # method [record]: one timed drain of the whole backlog
     set_archiver "$m" "$dir/current_archive"
     local before failed_before
     read -r before failed_before < <(psql_q -F ' ' -c "SELECT archived_count, failed_count FROM pg_stat_archiver")
+    preread
     warm $((segments * 16 + 1024))
     mark done ready
     local t0 t_end after failed_after r
     t0=$(date +%s.%N)
     psql_q -c "SELECT pg_reload_conf()" >/dev/null
     while compgen -G "$status/*.ready" >/dev/null; do sleep 0.1; done
-    read -r after failed_after t_end < <(psql_q -F ' ' -c \
-        "SELECT archived_count, failed_count, extract(epoch FROM last_archived_time) FROM pg_stat_archiver")
+    # The archiver renames .ready to .done just before it counts the file in
+    # pg_stat_archiver: wait for the count (and so the last file's time) too.
+    local tries=0
+    while :; do
+        read -r after failed_after t_end < <(psql_q -F ' ' -c \
+            "SELECT archived_count, failed_count, extract(epoch FROM last_archived_time) FROM pg_stat_archiver")
+        [ $((after - before)) -ge "$segments" ] || [ $tries -ge 50 ] && break
+        tries=$((tries + 1))
+        sleep 0.1
+    done
     if [ $((after - before)) != "$segments" ] || [ "$failed_after" != "$failed_before" ]; then
         echo "drain $m: archived $((after - before)) of $segments segments, $((failed_after - failed_before)) failures" >&2
         exit 1
