@@ -315,11 +315,12 @@ class TempFile {
         }
     }
 
-    // fsync and close; a failed fsync is not retried (the file is removed by the destructor).
-    void sync_and_close() {
+    // fsync (unless sync is false) and close; a failed fsync is not retried (the file is
+    // removed by the destructor).
+    void sync_and_close(bool sync = true) {
         const int fd = fd_;
         fd_ = -1;
-        if (::fsync(fd) != 0) {
+        if (sync && ::fsync(fd) != 0) {
             const int err = errno;
             ::close(fd);
             throw_file_error("fsync", path_, err);
@@ -1009,7 +1010,7 @@ void decode_checked(ContainerReader& reader, const std::string& path, Sink&& sin
 }  // namespace
 
 RestoreOutcome restore_wal_file(const std::string& archive_dir, const std::string& file_name,
-                                const std::string& dest_path) {
+                                const std::string& dest_path, RestoreDurability durability) {
     check_file_name(file_name);
     check_archive_dir(archive_dir);
     const size_t slash = dest_path.rfind('/');
@@ -1038,8 +1039,15 @@ RestoreOutcome restore_wal_file(const std::string& archive_dir, const std::strin
     ContainerReader reader(path, std::move(fd));
     TempFile tmp(dest_prefix, dest_name);
     decode_checked(reader, path, [&](const char* data, size_t n) { tmp.write_all(data, n); });
-    tmp.sync_and_close();
-    durable_rename(tmp.path(), dest_path);
+    if (durability == RestoreDurability::kDurable) {
+        tmp.sync_and_close();
+        durable_rename(tmp.path(), dest_path);
+    } else {
+        tmp.sync_and_close(false);
+        if (::rename(tmp.path().c_str(), dest_path.c_str()) != 0) {
+            throw_file_error("rename", tmp.path() + " to " + dest_path, errno);
+        }
+    }
     tmp.keep();
     return RestoreOutcome::kRestored;
 }

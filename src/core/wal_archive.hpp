@@ -55,11 +55,18 @@ ArchiveOutcome archive_wal_file(const std::string& source_path, const std::strin
 // What restore_wal_file did.
 enum class RestoreOutcome { kRestored, kNotInArchive };
 
-// Restores archive_dir/file_name into dest_path (decoded and verified), atomically.
-// kNotInArchive when the archive has no such file; throws when it exists but cannot be
-// read, is not a valid container, or fails its size or CRC check.
+// kDurable fsyncs the restored file and its directory. kForRestoreCommand does not:
+// PostgreSQL itself makes a file restore_command fetched durable when it keeps it
+// (KeepFileRestoredFromArchive: durable_rename), and after a crash recovery simply runs
+// restore_command again, so an fsync here would be paid twice per segment.
+enum class RestoreDurability { kDurable, kForRestoreCommand };
+
+// Restores archive_dir/file_name into dest_path (decoded and verified), atomically
+// (temporary name, rename). kNotInArchive when the archive has no such file; throws when
+// it exists but cannot be read, is not a valid container, or fails its size or CRC check.
 RestoreOutcome restore_wal_file(const std::string& archive_dir, const std::string& file_name,
-                                const std::string& dest_path);
+                                const std::string& dest_path,
+                                RestoreDurability durability = RestoreDurability::kDurable);
 
 // Reads the whole archived file at path, decodes it and checks its size and CRC-32C;
 // returns the original bytes (for small files: .history, .backup). Throws when invalid.

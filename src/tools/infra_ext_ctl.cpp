@@ -69,8 +69,10 @@ int archive_get(const std::vector<std::string>& raw) {
     if (archive.empty()) {
         throw UsageError("no archive directory: pass --archive DIR or set INFRA_WAL_ARCHIVE");
     }
+    // As restore_command: PostgreSQL makes the file durable itself when it keeps it.
     core::RestoreOutcome outcome =
-        core::restore_wal_file(archive, args.positional[0], args.positional[1]);
+        core::restore_wal_file(archive, args.positional[0], args.positional[1],
+                               core::RestoreDurability::kForRestoreCommand);
     if (outcome == core::RestoreOutcome::kNotInArchive) {
         std::fprintf(stderr, "infra_ext_ctl: %s is not in the archive %s\n",
                      args.positional[0].c_str(), archive.c_str());

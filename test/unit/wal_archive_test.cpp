@@ -775,6 +775,28 @@ TEST_F(WalArchiveTest, RestoreReplacesTheDestinationAtomically) {
             .already_archived);
 }
 
+// As restore_command (kForRestoreCommand): the same bytes and the same atomic rename over
+// the destination, only without the fsyncs PostgreSQL does itself.
+TEST_F(WalArchiveTest, RestoreForRestoreCommandIsAtomicToo) {
+    for (WalCompression c : {WalCompression::kOff, WalCompression::kZstd, WalCompression::kLz4}) {
+        const std::string name =
+            std::string("00000001000000000000000") + static_cast<char>('A' + static_cast<int>(c));
+        const std::string segment = wal_like_segment(20 + static_cast<int>(c));
+        archive(name, segment, c);
+        const std::string dest = out_ + "/RECOVERYXLOG";
+        write_file(dest, "an older segment");
+        struct stat before;
+        ASSERT_EQ(::stat(dest.c_str(), &before), 0);
+        EXPECT_EQ(restore_wal_file(archive_, name, dest, RestoreDurability::kForRestoreCommand),
+                  RestoreOutcome::kRestored);
+        struct stat after;
+        ASSERT_EQ(::stat(dest.c_str(), &after), 0);
+        EXPECT_NE(after.st_ino, before.st_ino);
+        EXPECT_TRUE(same_bytes(file_contents(dest), segment));
+        EXPECT_EQ(list_directory(out_), std::vector<std::string>{"RECOVERYXLOG"});
+    }
+}
+
 TEST_F(WalArchiveTest, ReadArchivedFileInfoOfAMissingFileNamesIt) {
     const std::string path = archive_ + "/" + kSegmentName;
     EXPECT_EQ(refusal([&] { read_archived_file_info(path); }),
