@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # pitr_bench.sh: base backups and recovery time (issue 4). Starts its own cluster
-# (infra_ext preloaded and archiving: archive_library = 'infra_ext', zstd, its default),
+# (infra_ext preloaded and archiving: archive_library = 'infra_ext', zstd by default),
 # loads pgbench -i -s 50, and times, interleaved round by round (order rotated):
 #   Base backups (each into an empty directory):
 #     bb_plain       bare pg_basebackup -X stream -c fast --manifest-checksums=CRC32C -Fp
@@ -37,7 +37,8 @@
 # ../shared/notes/benchmarking-here.md).
 # Usage: bench/pitr_bench.sh [rounds, default 5] [pgbench seconds after the base backup,
 #        default 60]   (environment: PORT, default 5499; RESTORE_PORT, default 5497;
-#        PARTS=backup or PARTS=rto runs one part only)
+#        PARTS=backup or PARTS=rto runs one part only; WAL_COMPRESSION=off|lz4 archives
+#        with that infra.wal_compression instead of the default zstd)
 # Run as root after scripts/build.sh (needs pgbackrest: apt-get install -y pgbackrest);
 # writes bench/results/pitr-<time>.txt.
 set -euo pipefail
@@ -47,6 +48,7 @@ seconds=${2:-60}
 port=${PORT:-5499}
 rport=${RESTORE_PORT:-5497}
 parts=${PARTS:-backup,rto}
+wal_compression=${WAL_COMPRESSION:-zstd}
 bin=/usr/lib/postgresql/15/bin
 dir=$(mktemp -d /tmp/infra_pitr_bench.XXXXXX)
 chown postgres: "$dir"
@@ -72,6 +74,7 @@ max_wal_senders = 10
 archive_mode = on
 archive_library = 'infra_ext'
 infra.wal_archive_dir = '$dir/wal_archive'
+infra.wal_compression = '$wal_compression'
 infra.base_backup_dir = '$dir/base_backups'
 # Old base backups are removed by this script between rounds, outside the timings.
 infra.base_backup_retention = 1000
@@ -380,7 +383,7 @@ for round in $(seq 1 "$rounds"); do
 done
 rm -rf "$dir/restored"
 {
-    echo "recovery time $(date -u +%FT%TZ): $rounds rounds; base backup $((bb_bytes / 1048576)) MiB (plain), then pgbench -M prepared -c 4 -j 2 -T $seconds: $wal_segments WAL segments ($((wal_segments * 16)) MiB; infra zstd archive $((archive_bytes / 1048576)) MiB); $(grep -o 'tps = [0-9.]*' "$dir/pgbench.out" | head -1)"
+    echo "recovery time $(date -u +%FT%TZ): $rounds rounds; base backup $((bb_bytes / 1048576)) MiB (plain), then pgbench -M prepared -c 4 -j 2 -T $seconds: $wal_segments WAL segments ($((wal_segments * 16)) MiB; infra $wal_compression archive $((archive_bytes / 1048576)) MiB); $(grep -o 'tps = [0-9.]*' "$dir/pgbench.out" | head -1)"
     echo "target time $target+00 (just after pgbench ended); each restored server checked: $expected_rows pgbench_history rows, nothing after the target"
     for c in infra infra_plan infra_copy infra_recovery manual manual_copy manual_recovery \
         pgbackrest_rto pgbackrest_copy pgbackrest_recovery; do
