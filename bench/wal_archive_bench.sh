@@ -7,8 +7,9 @@
 # round, for each archiver (order rotated every round), it times the drain of the whole
 # backlog into an empty directory:
 #   infra_off / infra_zstd / infra_lz4  archive_library = 'infra_ext', infra.wal_compression
-#   infra_zstd3                         the same with infra.wal_zstd_level = 3 (default 1),
-#                                       the level pgBackRest uses for zst by default
+#                                       (zstd at infra.wal_zstd_level's default, 3: the
+#                                       level pgBackRest uses for zst by default)
+#   infra_zstd1                         the same with infra.wal_zstd_level = 1
 #   basic                               archive_library = 'basic_archive' (contrib)
 #   seed_cp                             archive_command = 'test ! -f DIR/%f && cp %p DIR/%f'
 #   durable_cp                          cp to a temporary name, sync it, mv, sync the directory
@@ -121,11 +122,11 @@ echo "backlog: $segments segments ($((wal_bytes / 1048576)) MiB)"
 archiver_pid() { psql_q -c "SELECT coalesce((SELECT pid FROM pg_stat_activity WHERE backend_type = 'archiver'), 0)"; }
 set_archiver() { # method archive_dir: configures it and waits until the archiver runs with it
     local method=$1 a=$2
-    local lib="" cmd="" comp=off level=1
+    local lib="" cmd="" comp=off level=DEFAULT
     case $method in
         infra_off) lib=infra_ext; comp=off ;;
         infra_zstd) lib=infra_ext; comp=zstd ;;
-        infra_zstd3) lib=infra_ext; comp=zstd; level=3 ;;
+        infra_zstd1) lib=infra_ext; comp=zstd; level=1 ;;
         infra_lz4) lib=infra_ext; comp=lz4 ;;
         basic) lib=basic_archive ;;
         seed_cp) cmd="test ! -f $a/%f && cp %p $a/%f" ;;
@@ -218,7 +219,7 @@ drain() { # method [record]: one timed drain of the whole backlog
     echo "$r segments/s"
 }
 
-methods=(infra_off infra_zstd infra_zstd3 infra_lz4 basic seed_cp durable_cp pgbackrest)
+methods=(infra_off infra_zstd infra_zstd1 infra_lz4 basic seed_cp durable_cp pgbackrest)
 echo -n "warm-up drain (not recorded): "
 drain infra_off no
 for round in $(seq 1 "$rounds"); do
@@ -235,6 +236,7 @@ echo "keep-up: infra_ext zstd archiving live under pgbench -M prepared -c 4 -j 2
 empty_archive infra_zstd
 psql_q -c "ALTER SYSTEM RESET autovacuum" -c "SELECT pg_reload_conf()" >/dev/null
 set_archiver infra_zstd "$dir/current_archive"
+keepup_level=$(psql_q -c "SHOW infra.wal_zstd_level")
 ready_sql="SELECT count(*) FROM pg_ls_archive_statusdir() WHERE name LIKE '%.ready'"
 lsn0=$(psql_q -c "SELECT pg_current_wal_lsn()")
 archived0=$(psql_q -c "SELECT archived_count FROM pg_stat_archiver")
@@ -273,10 +275,10 @@ per_round_ratios() { # method: rate / basic rate, round by round
             "WAL / $(echo "scale=2; ${files[$m]} * 16777216 / ${size[$m]}" | bc) (${size[$m]} bytes, ${files[$m]} files)"
     done
     for m in "${methods[@]}"; do echo "  $m all rounds:${rate[$m]}"; done
-    for m in infra_zstd infra_zstd3; do
+    for m in infra_zstd infra_zstd1; do
         echo "$m archive / pgBackRest zst archive (same $segments segments): $(echo "scale=3; ${size[$m]} / ${size[pgbackrest]}" | bc) (${size[$m]} / ${size[pgbackrest]} bytes)   target <= 1"
     done
-    echo "keep-up (infra_ext zstd live, pgbench -M prepared -c 4 -j 2 -T $keepup_seconds, $keepup_tps): ${wal_mib} MiB of WAL ($(echo "scale=2; $wal_mib / 16 / $keepup_seconds" | bc) segments/s), $archived_keepup files archived"
+    echo "keep-up (infra_ext zstd level $keepup_level live, pgbench -M prepared -c 4 -j 2 -T $keepup_seconds, $keepup_tps): ${wal_mib} MiB of WAL ($(echo "scale=2; $wal_mib / 16 / $keepup_seconds" | bc) segments/s), $archived_keepup files archived"
     echo "  .ready every 5 s:$samples; at the end of pgbench: $final_ready; max $max_ready; backlog gone ${catch_up} s after pgbench ended"
 } | tee "$results"
 echo "written: $results"
