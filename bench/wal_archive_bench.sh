@@ -31,7 +31,8 @@
 # per-round ratios to basic_archive, archive sizes (also infra zstd / pgBackRest zst),
 # and the keep-up samples.
 # Usage: bench/wal_archive_bench.sh [pgbench seconds, default 120] [rounds, default 5]
-#        (environment: PORT, default 5498; KEEPUP_SECONDS, default 60)
+#        (environment: PORT, default 5498; KEEPUP_SECONDS, default 60; METHODS, a
+#        space-separated subset of the archivers above, default all)
 # Run as root after scripts/build.sh (needs pgbackrest: apt-get install -y pgbackrest);
 # writes bench/results/wal-archive-<time>.txt.
 set -euo pipefail
@@ -219,7 +220,7 @@ drain() { # method [record]: one timed drain of the whole backlog
     echo "$r segments/s"
 }
 
-methods=(infra_off infra_zstd infra_zstd1 infra_lz4 basic seed_cp durable_cp pgbackrest)
+read -r -a methods <<< "${METHODS:-infra_off infra_zstd infra_zstd1 infra_lz4 basic seed_cp durable_cp pgbackrest}"
 echo -n "warm-up drain (not recorded): "
 drain infra_off no
 for round in $(seq 1 "$rounds"); do
@@ -231,6 +232,7 @@ for round in $(seq 1 "$rounds"); do
     done
 done
 
+if [ "$keepup_seconds" != 0 ]; then
 # Keep-up: infra_ext with zstd archiving live under the pgbench load.
 echo "keep-up: infra_ext zstd archiving live under pgbench -M prepared -c 4 -j 2 -T $keepup_seconds ..."
 empty_archive infra_zstd
@@ -257,6 +259,8 @@ archived_keepup=$(($(psql_q -c "SELECT archived_count FROM pg_stat_archiver") - 
 keepup_tps=$(grep -o 'tps = [0-9.]*' "$dir/keepup.out" | head -1)
 max_ready=$(echo "$samples $final_ready" | tr ' ' '\n' | grep -v '^$' | sort -n | tail -1)
 
+fi
+
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 range() { tr ' ' '\n' | grep -v '^$' | sort -g | awk 'NR==1{lo=$1} {hi=$1} END {printf "%s-%s", lo, hi}'; }
 per_round_ratios() { # method: rate / basic rate, round by round
@@ -276,9 +280,10 @@ per_round_ratios() { # method: rate / basic rate, round by round
     done
     for m in "${methods[@]}"; do echo "  $m all rounds:${rate[$m]}"; done
     for m in infra_zstd infra_zstd1; do
+        [ -n "${size[$m]:-}" ] && [ -n "${size[pgbackrest]:-}" ] || continue
         echo "$m archive / pgBackRest zst archive (same $segments segments): $(echo "scale=3; ${size[$m]} / ${size[pgbackrest]}" | bc) (${size[$m]} / ${size[pgbackrest]} bytes)   target <= 1"
     done
-    echo "keep-up (infra_ext zstd level $keepup_level live, pgbench -M prepared -c 4 -j 2 -T $keepup_seconds, $keepup_tps): ${wal_mib} MiB of WAL ($(echo "scale=2; $wal_mib / 16 / $keepup_seconds" | bc) segments/s), $archived_keepup files archived"
-    echo "  .ready every 5 s:$samples; at the end of pgbench: $final_ready; max $max_ready; backlog gone ${catch_up} s after pgbench ended"
+    [ "$keepup_seconds" = 0 ] || echo "keep-up (infra_ext zstd level $keepup_level live, pgbench -M prepared -c 4 -j 2 -T $keepup_seconds, $keepup_tps): ${wal_mib} MiB of WAL ($(echo "scale=2; $wal_mib / 16 / $keepup_seconds" | bc) segments/s), $archived_keepup files archived"
+    [ "$keepup_seconds" = 0 ] || echo "  .ready every 5 s:$samples; at the end of pgbench: $final_ready; max $max_ready; backlog gone ${catch_up} s after pgbench ended"
 } | tee "$results"
 echo "written: $results"

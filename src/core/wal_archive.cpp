@@ -43,6 +43,8 @@ constexpr char kMagic[8] = {'I', 'X', 'W', 'A', 'L', '0', '1', '\n'};
 constexpr size_t kHeaderSize = 32;
 constexpr size_t kHeaderCrcOffset = 28;  // the header CRC covers bytes 0..27
 constexpr size_t kChunkSize = size_t{1} << 20;
+// How much written data start_writeback lets gather before starting its writeback.
+constexpr off_t kWritebackDistance = off_t{1} << 20;
 constexpr size_t kMaxNameBytes = 255;
 constexpr int kMinZstdLevel = 1;
 constexpr int kMaxZstdLevel = 19;
@@ -297,7 +299,9 @@ class TempFile {
             if (put == 0) throw_file_error("write", path_, ENOSPC);
             p += put;
             size -= static_cast<size_t>(put);
+            written_ += put;
         }
+        start_writeback();
     }
 
     void pwrite_all(const void* data, size_t size, off_t offset) {
@@ -332,6 +336,23 @@ class TempFile {
     void keep() { kept_ = true; }
 
   private:
+    // Asks the kernel to start writing what was written so far once kWritebackDistance
+    // bytes have gathered, without waiting for it (as PostgreSQL's own file copies do):
+    // the disk works while the next chunk is read and encoded, and the fsync at the end
+    // waits only for the tail. Without it a 16 MiB segment is all written back inside
+    // fsync, and archiving runs at a third of basic_archive's rate. Only a hint: errors
+    // are ignored here because fsync reports them.
+    void start_writeback() {
+#if defined(SYNC_FILE_RANGE_WRITE)
+        // Up to a page boundary only: the partly written last page is written again by
+        // the next chunk (the 32-byte header shifts the payload off page alignment).
+        const off_t end = written_ & ~off_t{4095};
+        if (end - flushed_ < kWritebackDistance) return;
+        (void)::sync_file_range(fd_, flushed_, end - flushed_, SYNC_FILE_RANGE_WRITE);
+        flushed_ = end;
+#endif
+    }
+
     void discard() {
         if (fd_ >= 0) ::close(fd_);
         fd_ = -1;
@@ -341,6 +362,8 @@ class TempFile {
     std::string path_;
     int fd_ = -1;
     bool kept_ = false;
+    off_t written_ = 0;  // bytes written by write_all (sequentially from offset 0)
+    off_t flushed_ = 0;  // bytes handed to start_writeback
 };
 
 // The file being archived, opened once and read sequentially.
