@@ -835,8 +835,11 @@ std::vector<std::string> make_steps(const RecoveryPlan& plan, const PlanRequest&
                     std::to_string(request.port) + " -c " + shell_quote(watch_query()) +
                     " shows the progress (pg_is_in_recovery() turns false at the promotion)");
     steps.push_back(
-        "9. After the promotion the server runs on a new timeline: check the data, then take a "
-        "new base backup (SELECT infra.create_base_backup(wait => true)) and remove " +
+        "9. After the promotion the server runs on a new timeline: check the data, remove "
+        "the segments read ahead past the target (rm -rf " +
+        shell_quote(join_path(request.pgdata, "pg_wal/.infra_ext_prefetch")) +
+        "), then take a new base backup (SELECT infra.create_base_backup(wait => true)) and "
+        "remove " +
         aside + " when it is no longer needed" +
         (unit.empty() ? ""
                       : ". To hand the server back to systemd, stop it with pg_ctl and run "
@@ -942,7 +945,8 @@ std::string make_script(const RecoveryPlan& plan, const PlanRequest& request,
          "echo \"or: $BIN/psql -p $PORT -c '" +
          watch_query() +
          "'\"\n"
-         "# 9. After the promotion: check the data, take a new base backup\n"
+         "# 9. After the promotion: check the data, remove the segments read ahead past the\n"
+         "#    target (rm -rf \"$PGDATA/pg_wal/.infra_ext_prefetch\"), take a new base backup\n"
          "#    (SELECT infra.create_base_backup(wait => true)), and remove $ASIDE when done.\n";
     return s;
 }
@@ -989,7 +993,8 @@ std::string restore_command(const std::string& bindir, const std::string& archiv
         return out;
     };
     return escape_percent(shell_quote(join_path(bindir, "infra_ext_ctl"))) +
-           " archive-get --archive " + escape_percent(shell_quote(archive_dir)) + " %f \"%p\"";
+           " archive-get --archive " + escape_percent(shell_quote(archive_dir)) + " --prefetch " +
+           std::to_string(kRestorePrefetchDepth) + " %f \"%p\"";
 }
 
 RecoveryPlan plan_recovery(const std::vector<BaseBackupInfo>& base_backups,

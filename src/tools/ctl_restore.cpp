@@ -23,6 +23,7 @@
 #include "core/errors.hpp"
 #include "core/file_util.hpp"
 #include "core/tree_copy.hpp"
+#include "core/wal_prefetch.hpp"
 #include "tools/ctl_commands.hpp"
 #include "tools/ctl_common.hpp"
 
@@ -207,7 +208,11 @@ int start_and_wait(const std::string& pgdata, const std::string& bindir, const s
     std::fflush(stdout);
     core::ChildProcess child = core::ChildProcess::spawn(pg_ctl);
     int status = child.wait();
+    // What restore_command read ahead and recovery did not use (segments past the
+    // target): gone once recovery is over, whichever way it ended.
+    const std::string spool = core::prefetch_spool_dir(pgdata + "/pg_wal/RECOVERYXLOG");
     auto failed = [&](const std::string& why) {
+        if (running_postmaster(pgdata) == 0) core::clear_spool(spool);
         std::fprintf(stderr, "infra_ext_ctl restore: %s\nlast lines of %s:\n%s", why.c_str(),
                      log.c_str(), tail_lines(log, 20).c_str());
         std::string text =
@@ -240,6 +245,7 @@ int start_and_wait(const std::string& pgdata, const std::string& bindir, const s
         if (std::chrono::steady_clock::now() > deadline) break;
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
+    core::clear_spool(spool);
     std::printf("recovery finished and the server was promoted; from its log:\n%s",
                 recovery_report(log).c_str());
     return kExitOk;

@@ -14,6 +14,7 @@ use strict;
 use warnings;
 
 use File::Copy qw(copy);
+use File::Path ();
 use Time::HiRes qw(usleep);
 
 use PostgreSQL::Test::Cluster;
@@ -145,6 +146,95 @@ close $fh;
 	is($? >> 8, 3, 'archive-get exits 3 for a corrupt archived file');
 	like($stderr, qr/corrupt|CRC|zstd|decompress/i, 'and names the problem');
 	ok(!-e $node->basedir . '/from_corrupt', 'and writes no destination file');
+}
+
+# ---- (1b) read-ahead: archive-get --prefetch -----------------------------------------------
+# Three consecutive archived segments s1 s2 s3 (16 MB segments: the low 8 digits count to FF).
+sub next_segment
+{
+	my ($name) = @_;
+	my ($tl, $log, $s) = map { hex } unpack('A8 A8 A8', $name);
+	($log, $s) = $s == 0xFF ? ($log + 1, 0) : ($log, $s + 1);
+	return sprintf('%08X%08X%08X', $tl, $log, $s);
+}
+fill_and_switch() for 1 .. 3;
+ok(wait_archived(fill_and_switch()), 'more segments archived for the read-ahead');
+my ($s1) = grep { -f "$archive/" . next_segment($_) && -f "$archive/" . next_segment(next_segment($_)) }
+	sort grep { /^[0-9A-F]{24}$/ } map { s{.*/}{}r } glob("$archive/*");
+ok(defined $s1, 'the archive holds three consecutive segments');
+my $s2 = next_segment($s1);
+my $s3 = next_segment($s2);
+my $rag = $node->basedir . '/readahead/pg_wal';
+File::Path::make_path($rag);
+my $spool = "$rag/.infra_ext_prefetch";
+sub archive_get_ahead
+{
+	my ($file, $depth) = @_;
+	my ($stdout, $stderr);
+	IPC::Run::run([ 'infra_ext_ctl', 'archive-get', '--archive', $archive, '--prefetch',
+		$depth // '2', $file, "$rag/RECOVERYXLOG" ], '>', \$stdout, '2>', \$stderr);
+	return ($? >> 8, $stderr);
+}
+sub plain_copy    # the segment decoded without read-ahead, for comparison
+{
+	my ($file) = @_;
+	my $to = $node->basedir . "/plain_$file";
+	my ($r) = archive_get($file, $to);
+	die "archive-get $file failed" if $r != 0;
+	return slurp_file($to);
+}
+sub spool_idle    # waits until no prefetcher holds the spool's lock
+{
+	for (1 .. 200)
+	{
+		open(my $lock, '<', "$spool/lock") or return 1;
+		if (flock($lock, 6))    # LOCK_EX | LOCK_NB
+		{
+			close $lock;
+			return 1;
+		}
+		close $lock;
+		usleep(50_000);
+	}
+	return 0;
+}
+($rc, $err) = archive_get_ahead($s1);
+is($rc, 0, 'archive-get --prefetch 2 restores the segment asked for');
+is(slurp_file("$rag/RECOVERYXLOG"), plain_copy($s1), '... with the same bytes as without read-ahead');
+ok(spool_idle(), '... and its background prefetcher finishes');
+ok(-f "$spool/$s2" && -f "$spool/$s3", '... having decoded the next two segments into the spool');
+is(slurp_file("$spool/last"), "$s1\n", '... which records the newest segment asked for');
+($rc, $err) = archive_get_ahead($s2);
+is($rc, 0, 'the next segment is handed over from the spool');
+ok(!-e "$spool/$s2", '... which no longer holds it');
+is(slurp_file("$rag/RECOVERYXLOG"), plain_copy($s2), '... with the exact bytes of the segment');
+ok(spool_idle(), 'the prefetcher started for the next window finishes');
+# A spooled segment torn (same size, a flipped byte) is not handed over: decoded again.
+open($fh, '+<', "$spool/$s3") or die "open $spool/$s3: $!";
+binmode $fh;
+seek($fh, 8 * 1024 * 1024, 0);
+print $fh "\x01\x02\x03";
+close $fh;
+($rc, $err) = archive_get_ahead($s3);
+is($rc, 0, 'a torn spooled segment does not fail the restore');
+is(slurp_file("$rag/RECOVERYXLOG"), plain_copy($s3), '... the correct bytes are restored instead');
+ok(spool_idle(), '... and the prefetcher finishes');
+($rc, $err) = archive_get_ahead('0000000100000000000000FE');
+is($rc, 1, 'a segment the archive does not hold: exit 1 with read-ahead too');
+ok(!-e $spool, '... and the spool is removed (recovery stops asking there)');
+for my $bad ('0', '65', 'x')
+{
+	($rc, $err) = archive_get_ahead($s1, $bad);
+	if ($bad eq '0')
+	{
+		is($rc, 0, '--prefetch 0 switches read-ahead off');
+		ok(!-e $spool, '... and makes no spool');
+	}
+	else
+	{
+		is($rc, 2, "--prefetch $bad is a usage error");
+		like($err, qr/--prefetch/, '... naming the option');
+	}
 }
 
 # ---- (2) unwritable archive directory, then catching up ------------------------------------

@@ -154,6 +154,9 @@ my $port = PostgreSQL::Test::Cluster::get_free_port();
 	'--target-time', $t1, '--port', $port, '--archive-mode', 'off', '--start');
 is($rc, 0, 'infra_ext_ctl restore --start succeeds') or diag("stdout:\n$out\nstderr:\n$err");
 like($out, qr/recovery stopping before commit/, '... and reports where recovery stopped');
+like(slurp_file("$restored/postgresql.auto.conf"), qr/archive-get --archive \S+ --prefetch 4 %f/,
+	'... its restore_command reads ahead 4 segments');
+ok(!-e "$restored/pg_wal/.infra_ext_prefetch", '... and no read-ahead spool is left behind');
 my @restored_psql = ("$bindir/psql", '-X', '-At', '-h', $node->host, '-p', $port, '-d', 'postgres', '-c');
 sub restored_sql
 {

@@ -644,9 +644,10 @@ TEST(PlanSteps, PlainBackupStepsInOrder) {
         << plan.steps[2];
     EXPECT_TRUE(contains(plan.steps[3], "rm -f " + pgdata + "/postmaster.pid")) << plan.steps[3];
     EXPECT_TRUE(contains(plan.steps[4], pgdata + "/postgresql.auto.conf")) << plan.steps[4];
-    EXPECT_TRUE(contains(plan.steps[4], "restore_command = '" + bin +
-                                            "/infra_ext_ctl archive-get --archive "
-                                            "/var/lib/postgresql/15/wal_archive %f \"%p\"'"))
+    EXPECT_TRUE(
+        contains(plan.steps[4], "restore_command = '" + bin +
+                                    "/infra_ext_ctl archive-get --archive "
+                                    "/var/lib/postgresql/15/wal_archive --prefetch 4 %f \"%p\"'"))
         << plan.steps[4];
     EXPECT_TRUE(contains(plan.steps[4], "recovery_target_time = '2026-11-29 00:06:30.250000+00'"))
         << plan.steps[4];
@@ -1030,8 +1031,9 @@ TEST(Quoting, RestoreCommandRunsInShWithTheRightArguments) {
     }
     std::string output;
     ASSERT_EQ(run_shell(substituted, &output), 0) << command << "\n" << output;
-    EXPECT_EQ(output, "[archive-get]\n[--archive]\n[" + archive +
-                          "]\n[000000010000000000000002]\n[pg_wal/RECOVERYXLOG]\n")
+    EXPECT_EQ(output,
+              "[archive-get]\n[--archive]\n[" + archive +
+                  "]\n[--prefetch]\n[4]\n[000000010000000000000002]\n[pg_wal/RECOVERYXLOG]\n")
         << command;
 }
 
