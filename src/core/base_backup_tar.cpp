@@ -28,6 +28,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
+#include <memory>
+#include <thread>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -53,6 +56,7 @@ using Json = nlohmann::json;
 
 constexpr size_t kMaxProblems = 100;
 constexpr size_t kReadBlockBytes = 64 * 1024;
+constexpr size_t kGrowingReadBytes = 1024 * 1024;
 constexpr uint64_t kMaxWalRangeSegments = uint64_t{1} << 20;
 constexpr mode_t kDirectoryMode = 0700;
 constexpr mode_t kMaxFileMode = 0600;
@@ -373,6 +377,35 @@ class TarReader {
                                                   " filter for " + file.path);
         }
     }
+    // Reads from source (archive_read_open's callback) instead of the file; the file's
+    // name says what compression to expect.
+    TarReader(const TarFile& file, void* source, archive_read_callback* read_callback)
+        : file_(file) {
+        reader_ = archive_read_new();
+        if (reader_ == nullptr) throw Error(ErrorKind::kInternal, "archive_read_new failed");
+        if (register_filter(reader_, file.compression) != ARCHIVE_OK) {
+            archive_read_free(reader_);
+            throw Error(ErrorKind::kInvalidArgument,
+                        "cannot read " + file.path + ": this libarchive has no built-in " +
+                            compression_name(file.compression) + " decompression",
+                        kFilterHint);
+        }
+        archive_read_support_format_tar(reader_);
+        if (archive_read_open(reader_, source, nullptr, read_callback, nullptr) != ARCHIVE_OK) {
+            const char* error = archive_error_string(reader_);
+            const std::string reason = error != nullptr ? error : "unknown libarchive error";
+            archive_read_free(reader_);
+            throw Error(ErrorKind::kInvalidArgument, "cannot read " + file.path + ": " + reason,
+                        kDamagedHint);
+        }
+        if (archive_filter_code(reader_, 0) != filter_code(file.compression)) {
+            archive_read_free(reader_);
+            throw Error(ErrorKind::kInvalidArgument,
+                        "cannot read " + file.path + ": its contents are not " +
+                            compression_name(file.compression) + " as its name says",
+                        kDamagedHint);
+        }
+    }
     ~TarReader() { archive_read_free(reader_); }
     TarReader(const TarReader&) = delete;
     TarReader& operator=(const TarReader&) = delete;
@@ -631,10 +664,12 @@ struct CheckState {
     std::set<std::string> unread_tars;  // stems of data tars not read to the end
 };
 
-// Checks one regular entry of a data tar (base.tar or a tablespace tar) against the manifest.
-void check_data_file(TarReader& reader, archive_entry* entry, const std::string& path,
-                     CheckState* state) {
-    const std::string& tar_name = reader.file().name;
+// Checks one regular entry of a data tar (base.tar or a tablespace tar) against the
+// manifest; checksum_of(algorithm) gives the entry's checksum in the manifest's hex form
+// (called only when the size matches and the algorithm is supported).
+void check_listed_entry(const std::string& tar_name, const std::string& path, int64_t size,
+                        const std::function<std::string(ChecksumAlgorithm)>& checksum_of,
+                        CheckState* state) {
     const auto listed = state->manifest.files.find(path);
     if (listed == state->manifest.files.end()) {
         state->problems.add(path + ": in " + tar_name + " but not in the manifest");
@@ -646,7 +681,6 @@ void check_data_file(TarReader& reader, archive_entry* entry, const std::string&
         return;
     }
     file.found = true;
-    const int64_t size = archive_entry_size(entry);
     if (size != file.size) {
         state->problems.add(path + ": size " + std::to_string(size) + " in " + tar_name + ", " +
                             std::to_string(file.size) + " in the manifest");
@@ -657,9 +691,7 @@ void check_data_file(TarReader& reader, archive_entry* entry, const std::string&
                             " is not supported (only CRC32C, SHA256 and NONE)");
         return;
     }
-    FileChecksum checksum(file.algorithm);
-    reader.read_data(entry, [&](const char* data, size_t n) { checksum.update(data, n); });
-    const std::string actual = checksum.hex();
+    const std::string actual = checksum_of(file.algorithm);
     if (file.algorithm != ChecksumAlgorithm::kNone && actual != file.checksum) {
         state->problems.add(path + ": checksum mismatch (" + file.algorithm_name + " " +
                             file.checksum + " in the manifest, " + actual + " in " + tar_name +
@@ -668,6 +700,47 @@ void check_data_file(TarReader& reader, archive_entry* entry, const std::string&
     }
     ++state->result.files_checked;
     state->result.bytes_checked += size;
+}
+
+void check_data_file(TarReader& reader, archive_entry* entry, const std::string& path,
+                     CheckState* state) {
+    check_listed_entry(
+        reader.file().name, path, archive_entry_size(entry),
+        [&](ChecksumAlgorithm algorithm) {
+            FileChecksum checksum(algorithm);
+            reader.read_data(entry, [&](const char* data, size_t n) { checksum.update(data, n); });
+            return checksum.hex();
+        },
+        state);
+}
+
+// base.tar's entries from digests made while it was written (CRC32C only).
+void check_digested_base_tar(const BaseTarDigests& digests, CheckState* state) {
+    for (const std::string& problem : digests.problems) state->problems.add(problem);
+    for (const BaseTarDigests::Entry& entry : digests.entries) {
+        check_listed_entry(
+            digests.tar_name, entry.path, entry.size,
+            [&](ChecksumAlgorithm algorithm) {
+                return algorithm == ChecksumAlgorithm::kCrc32c ? pg_crc32c_hex(entry.crc32c)
+                                                               : std::string();
+            },
+            state);
+    }
+    if (!digests.complete) {
+        state->problems.add(digests.read_error);
+        state->unread_tars.insert("base");
+    }
+}
+
+// True when every checksum the manifest lists can be compared with a CRC-32C digest.
+bool manifest_needs_only_crc32c(const PgManifest& manifest) {
+    for (const auto& [path, file] : manifest.files) {
+        if (file.algorithm != ChecksumAlgorithm::kCrc32c &&
+            file.algorithm != ChecksumAlgorithm::kNone) {
+            return false;
+        }
+    }
+    return true;
 }
 
 // Checks base.tar (stem "base", prefix "") or a tablespace tar (stem "<oid>", prefix
@@ -989,6 +1062,11 @@ class Extractor {
 }  // namespace
 
 TarCheckResult check_tar_base_backup(const std::string& data_dir) {
+    return check_tar_base_backup(data_dir, nullptr);
+}
+
+TarCheckResult check_tar_base_backup(const std::string& data_dir,
+                                     const BaseTarDigests* base_digests) {
     require_directory(data_dir, "the backup directory");
     const std::string manifest_text = read_file(data_dir + "/backup_manifest");
     CheckState state;
@@ -998,7 +1076,12 @@ TarCheckResult check_tar_base_backup(const std::string& data_dir) {
         const auto tars = list_tar_files(data_dir);
         std::string problem;
         if (const auto base = the_tar(tars, "base", data_dir, &problem)) {
-            check_data_tar(*base, "base", "", &state);
+            if (base_digests != nullptr && base_digests->tar_name == base->name &&
+                manifest_needs_only_crc32c(state.manifest)) {
+                check_digested_base_tar(*base_digests, &state);
+            } else {
+                check_data_tar(*base, "base", "", &state);
+            }
         } else {
             state.problems.add(problem);
             state.unread_tars.insert("base");
@@ -1022,6 +1105,99 @@ TarCheckResult check_tar_base_backup(const std::string& data_dir) {
     state.result.ok = state.problems.empty();
     state.result.problems = state.problems.take();
     return state.result;
+}
+
+namespace {
+
+// archive_read_open's source for a file another process is still appending to.
+struct GrowingFile {
+    int fd = -1;
+    const std::function<bool()>* writer_running = nullptr;
+    bool writer_done = false;
+    std::unique_ptr<char[]> buffer{new char[kGrowingReadBytes]};
+};
+
+la_ssize_t read_growing(archive* reader, void* client, const void** buffer) {
+    auto* file = static_cast<GrowingFile*>(client);
+    for (;;) {
+        const ssize_t n = ::read(file->fd, file->buffer.get(), kGrowingReadBytes);
+        if (n > 0) {
+            *buffer = file->buffer.get();
+            return n;
+        }
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            archive_set_error(reader, errno, "read: %s", errno_text(errno).c_str());
+            return ARCHIVE_FATAL;
+        }
+        if (file->writer_done) return 0;  // the end, read after the writer ended
+        // At the current end: once the writer has ended, read once more to the real end.
+        if (!(*file->writer_running)()) {
+            file->writer_done = true;
+            continue;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+}
+
+}  // namespace
+
+BaseTarDigests digest_growing_base_tar(const std::string& path,
+                                       const std::function<bool()>& writer_running) {
+    BaseTarDigests digests;
+    const size_t slash = path.rfind('/');
+    digests.tar_name = slash == std::string::npos ? path : path.substr(slash + 1);
+    std::optional<TarFile> tar;
+    for (const TarSuffix& suffix : kTarSuffixes) {
+        if (digests.tar_name == std::string("base") + suffix.suffix) {
+            tar = TarFile{digests.tar_name, path, suffix.compression};
+        }
+    }
+    if (!tar) {
+        digests.read_error = path + ": not a base.tar name";
+        return digests;
+    }
+    GrowingFile file;
+    file.writer_running = &writer_running;
+    for (;;) {
+        file.fd = open_retrying(path.c_str(), O_RDONLY | O_CLOEXEC);
+        if (file.fd >= 0) break;
+        if (errno != ENOENT || !writer_running()) {
+            // Once more: the writer may have made it just before it ended.
+            file.fd = open_retrying(path.c_str(), O_RDONLY | O_CLOEXEC);
+            if (file.fd >= 0) break;
+            digests.read_error = "cannot read " + path + ": " + errno_text(errno);
+            return digests;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    const UniqueFd owner(file.fd);
+    try {
+        TarReader reader(*tar, &file, read_growing);
+        while (archive_entry* entry = reader.next()) {
+            std::string entry_path;
+            try {
+                entry_path = safe_entry_path(tar->name, entry_name(entry));
+            } catch (const Error& e) {
+                digests.problems.push_back(e.what());
+                continue;
+            }
+            if (archive_entry_filetype(entry) != AE_IFREG) continue;
+            if (archive_entry_hardlink(entry) != nullptr) {
+                digests.problems.push_back(entry_path + ": a hard link in " + tar->name);
+                continue;
+            }
+            if (is_ignored_path(entry_path)) continue;
+            uint32_t crc = 0;
+            reader.read_data(entry,
+                             [&](const char* data, size_t n) { crc = crc32c(data, n, crc); });
+            digests.entries.push_back({entry_path, archive_entry_size(entry), crc});
+        }
+        digests.complete = true;
+    } catch (const Error& e) {
+        digests.read_error = e.what();
+    }
+    return digests;
 }
 
 int64_t extract_tar_base_backup(const std::string& data_dir, const std::string& pgdata) {

@@ -7,17 +7,26 @@
 //     the system identifier, version and WAL segment size from the server;
 //  3. verifies it: pg_verifybackup for plain format (checksums of every file, and the
 //     WAL parsed by pg_waldump); core::check_tar_base_backup for tar (pg_verifybackup
-//     cannot read tar in PostgreSQL 15);
+//     cannot read tar in PostgreSQL 15), with base.tar read and decompressed by a second
+//     thread while pg_basebackup writes it (the only thread besides the main one; it runs
+//     core code only, with every signal blocked);
 //  4. writes infra_base_backup.json (core::BaseBackupInfo), fsyncs and renames the
 //     directory to its final name — a crash at any point leaves only a ".partial"
 //     directory, which listing ignores and the next attempt removes;
 //  5. applies retention: keeps the `retention` newest base backups of the directory
 //     (by stop time, the new one included) and removes the others (renamed to
 //     ".<name>.expired" first; a failure here is a WARNING, the new backup stands).
-// Runs in the worker process only (no shared state); errors are C++ exceptions.
+// Runs in the worker process only (no shared state between processes); errors are C++
+// exceptions.
+#include <pthread.h>
+#include <signal.h>
+
+#include <atomic>
 #include <cstring>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "pg/base_backup_job.hpp"
@@ -127,6 +136,50 @@ void remove_leftovers(const std::string& root) {
     }
 }
 
+// ".zst" for pg_basebackup --compress=client-zstd, and so on.
+std::string tar_suffix(const std::string& compression) {
+    if (compression == "gzip") return ".gz";
+    if (compression == "lz4") return ".lz4";
+    if (compression == "zstd") return ".zst";
+    return "";
+}
+
+// A thread that reads base.tar* while pg_basebackup (run by this process's main thread)
+// writes it: core::digest_growing_base_tar, which touches no PostgreSQL state. It is
+// started with every signal blocked, so that PostgreSQL's signal handlers (and the
+// latch) only ever run on the main thread. finish() tells it the writer has ended
+// (whether it succeeded or not), waits for it and gives its result.
+class GrowingTarReader {
+  public:
+    explicit GrowingTarReader(const std::string& path) {
+        sigset_t all, previous;
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &previous);
+        thread_ = std::thread([this, path] {
+            try {
+                result_ = core::digest_growing_base_tar(path, [this] { return !writer_done_; });
+            } catch (const std::exception& e) {
+                result_.read_error = std::string("cannot read ") + path + ": " + e.what();
+            }
+        });
+        pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+    }
+    GrowingTarReader(const GrowingTarReader&) = delete;
+    GrowingTarReader& operator=(const GrowingTarReader&) = delete;
+    ~GrowingTarReader() { finish(); }
+
+    core::BaseTarDigests finish() {
+        writer_done_ = true;
+        if (thread_.joinable()) thread_.join();
+        return result_;
+    }
+
+  private:
+    std::atomic<bool> writer_done_{false};
+    core::BaseTarDigests result_;
+    std::thread thread_;
+};
+
 }  // namespace
 
 json run_base_backup(const json& params) {
@@ -155,7 +208,21 @@ json run_base_backup(const json& params) {
         args.push_back("--compress=client-" + info.compression);
     }
     info.start_time_unix_us = now_unix_us();
-    run_child_quietly(child_spec(conn, "pg_basebackup", args), "pg_basebackup");
+    std::optional<core::BaseTarDigests> base_digests;
+    if (info.format == "tar") {
+        // base.tar is read and decompressed while pg_basebackup writes it, so the check
+        // afterwards does not read it again (GrowingTarReader).
+        GrowingTarReader reader(data + "/base.tar" + tar_suffix(info.compression));
+        try {
+            run_child_quietly(child_spec(conn, "pg_basebackup", args), "pg_basebackup");
+        } catch (...) {
+            reader.finish();
+            throw;
+        }
+        base_digests = reader.finish();
+    } else {
+        run_child_quietly(child_spec(conn, "pg_basebackup", args), "pg_basebackup");
+    }
     info.stop_time_unix_us = now_unix_us();
     check_shutdown();
 
@@ -168,7 +235,8 @@ json run_base_backup(const json& params) {
         run_child_quietly(verify, "pg_verifybackup");
         info.verified_by = "pg_verifybackup";
     } else {
-        core::TarCheckResult check = core::check_tar_base_backup(data);
+        core::TarCheckResult check =
+            core::check_tar_base_backup(data, base_digests ? &*base_digests : nullptr);
         if (!check.ok) {
             throw core::Error(core::ErrorKind::kInvalidArgument,
                               "the tar base backup does not match its manifest: " +

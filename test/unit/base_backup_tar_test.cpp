@@ -25,8 +25,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <fstream>
+#include <functional>
+#include <thread>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -695,6 +701,132 @@ TEST_F(BaseBackupTarTest, AtMostOneHundredProblemsAreListed) {
 }
 
 // ---- extract ----
+
+// ---- check while pg_basebackup writes: digest_growing_base_tar ----
+
+// Writes `bytes` to path in pieces, as pg_basebackup does, after a delay (so the reader
+// waits for the file to appear), stopping after `stop_after` bytes when it is smaller.
+class SlowWriter {
+  public:
+    SlowWriter(std::string path, std::string bytes, size_t stop_after = std::string::npos)
+        : thread_([this, path = std::move(path), bytes = std::move(bytes), stop_after] {
+              std::this_thread::sleep_for(std::chrono::milliseconds(20));
+              std::ofstream out(path, std::ios::binary);
+              const size_t end = std::min(stop_after, bytes.size());
+              for (size_t at = 0; at < end; at += 4096) {
+                  out.write(bytes.data() + at,
+                            static_cast<std::streamsize>(std::min<size_t>(4096, end - at)));
+                  out.flush();
+                  std::this_thread::sleep_for(std::chrono::milliseconds(1));
+              }
+              out.close();
+              running_ = false;
+          }) {}
+    ~SlowWriter() { thread_.join(); }
+    std::function<bool()> running() {
+        return [this] { return running_.load(); };
+    }
+
+  private:
+    std::atomic<bool> running_{true};
+    std::thread thread_;
+};
+
+// Writes b, then takes base.tar* away and gives back its bytes and path.
+std::pair<std::string, std::string> take_base_tar(const std::string& dir, const Backup& b) {
+    write_backup(dir, b);
+    const std::string path = dir + "/base" + tar_suffix(b.base_compression);
+    const std::string bytes = infra::test::file_contents(path);
+    remove_tree(path);
+    return {path, bytes};
+}
+
+TEST_F(BaseBackupTarTest, DigestsMadeWhileTheTarIsWrittenGiveTheSameCheck) {
+    for (Compression c : kAllCompressions) {
+        remove_tree(backup_);
+        ASSERT_EQ(::mkdir(backup_.c_str(), 0700), 0);
+        const auto [path, bytes] = take_base_tar(backup_, standard_backup(c));
+        BaseTarDigests digests;
+        {
+            SlowWriter writer(path, bytes);
+            digests = digest_growing_base_tar(path, writer.running());
+        }
+        EXPECT_TRUE(digests.complete) << tar_suffix(c) << ": " << digests.read_error;
+        EXPECT_EQ(digests.entries.size(), static_cast<size_t>(kStandardFilesChecked));
+        const TarCheckResult r = check_tar_base_backup(backup_, &digests);
+        EXPECT_TRUE(r.ok) << tar_suffix(c) << "\n" << joined(r.problems);
+        EXPECT_EQ(r.files_checked, kStandardFilesChecked);
+        EXPECT_EQ(r.bytes_checked, kStandardBytesChecked);
+        EXPECT_EQ(r.wal_segments, 1);
+    }
+}
+
+TEST_F(BaseBackupTarTest, DigestsFindAChangedByte) {
+    Backup b = standard_backup(Compression::kZstd);
+    const std::string good = find_file(b, "base/1/1259")->checksum;
+    find_entry(b.base, "base/1/1259")->data[100] ^= 0x01;
+    b.files = manifest_of(b.base);
+    find_file(b, "base/1/1259")->checksum = good;  // the manifest of the original bytes
+    const auto [path, bytes] = take_base_tar(backup_, b);
+    BaseTarDigests digests;
+    {
+        SlowWriter writer(path, bytes);
+        digests = digest_growing_base_tar(path, writer.running());
+    }
+    const std::string p = only_problem(check_tar_base_backup(backup_, &digests));
+    EXPECT_TRUE(contains(p, "base/1/1259: checksum mismatch")) << p;
+}
+
+TEST_F(BaseBackupTarTest, AWriterThatStopsHalfwayLeavesBaseTarUnread) {
+    const auto [path, bytes] = take_base_tar(backup_, standard_backup(Compression::kZstd));
+    BaseTarDigests digests;
+    {
+        SlowWriter writer(path, bytes, bytes.size() / 2);
+        digests = digest_growing_base_tar(path, writer.running());
+    }
+    EXPECT_FALSE(digests.complete);
+    EXPECT_TRUE(contains(digests.read_error, "cannot read " + path)) << digests.read_error;
+    const TarCheckResult r = check_tar_base_backup(backup_, &digests);
+    EXPECT_FALSE(r.ok);
+    const std::string p = joined(r.problems);
+    EXPECT_TRUE(contains(p, "base.tar could not be read to its end")) << p;
+}
+
+TEST_F(BaseBackupTarTest, NoTarAndNoWriterIsAReadErrorNotAWait) {
+    const BaseTarDigests digests =
+        digest_growing_base_tar(backup_ + "/base.tar.zst", [] { return false; });
+    EXPECT_FALSE(digests.complete);
+    EXPECT_TRUE(contains(digests.read_error, "base.tar.zst")) << digests.read_error;
+    const BaseTarDigests other = digest_growing_base_tar(backup_ + "/x.tar", [] { return false; });
+    EXPECT_TRUE(contains(other.read_error, "not a base.tar name")) << other.read_error;
+}
+
+TEST_F(BaseBackupTarTest, DigestsAreUsedOnlyForTheirOwnTarAndForCrc32cManifests) {
+    Backup b = standard_backup(Compression::kGzip);
+    const auto [path, bytes] = take_base_tar(backup_, b);
+    BaseTarDigests digests;
+    {
+        SlowWriter writer(path, bytes);
+        digests = digest_growing_base_tar(path, writer.running());
+    }
+    ASSERT_TRUE(digests.complete) << digests.read_error;
+    BaseTarDigests wrong = digests;
+    for (auto& entry : wrong.entries) entry.crc32c ^= 1;
+    // Used: the wrong digests make every checked file a mismatch.
+    EXPECT_FALSE(check_tar_base_backup(backup_, &wrong).ok);
+    // Not used for another file name: base.tar.gz is read again.
+    wrong.tar_name = "base.tar.zst";
+    EXPECT_TRUE(check_tar_base_backup(backup_, &wrong).ok);
+    // Not used when the manifest has SHA-256 checksums (a digest cannot answer them).
+    wrong.tar_name = digests.tar_name;
+    for (ManifestEntry& f : b.files) {
+        f.algorithm = "SHA256";
+        f.checksum = sha256_hex(find_entry(b.base, f.path)->data);
+    }
+    write_manifest(backup_, b);
+    const TarCheckResult r = check_tar_base_backup(backup_, &wrong);
+    EXPECT_TRUE(r.ok) << joined(r.problems);
+}
 
 TEST_F(BaseBackupTarTest, ExtractWritesFilesModesAndWalWithEveryCompression) {
     for (Compression c : kAllCompressions) {
