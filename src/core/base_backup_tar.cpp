@@ -347,64 +347,18 @@ int register_filter(archive* reader, TarCompression compression) {
 class TarReader {
   public:
     explicit TarReader(const TarFile& file) : file_(file) {
-        if (sniff_compression(file.path) != file.compression) {
-            throw Error(ErrorKind::kInvalidArgument,
-                        "cannot read " + file.path + ": its contents are not " +
-                            compression_name(file.compression) + " as its name says",
-                        kDamagedHint);
-        }
-        reader_ = archive_read_new();
-        if (reader_ == nullptr) throw Error(ErrorKind::kInternal, "archive_read_new failed");
-        if (register_filter(reader_, file.compression) != ARCHIVE_OK) {
-            archive_read_free(reader_);
-            throw Error(ErrorKind::kInvalidArgument,
-                        "cannot read " + file.path + ": this libarchive has no built-in " +
-                            compression_name(file.compression) + " decompression",
-                        kFilterHint);
-        }
-        archive_read_support_format_tar(reader_);
-        if (archive_read_open_filename(reader_, file.path.c_str(), kReadBlockBytes) != ARCHIVE_OK) {
-            const char* error = archive_error_string(reader_);
-            const std::string reason = error != nullptr ? error : "unknown libarchive error";
-            archive_read_free(reader_);
-            throw Error(ErrorKind::kInvalidArgument, "cannot read " + file.path + ": " + reason,
-                        kDamagedHint);
-        }
-        if (archive_filter_code(reader_, 0) != filter_code(file.compression)) {
-            archive_read_free(reader_);
-            throw Error(ErrorKind::kInternal, "libarchive did not use its " +
-                                                  std::string(compression_name(file.compression)) +
-                                                  " filter for " + file.path);
-        }
+        if (sniff_compression(file.path) != file.compression) not_as_named();
+        open([&](archive* reader) {
+            return archive_read_open_filename(reader, file.path.c_str(), kReadBlockBytes);
+        });
     }
     // Reads from source (archive_read_open's callback) instead of the file; the file's
     // name says what compression to expect.
     TarReader(const TarFile& file, void* source, archive_read_callback* read_callback)
         : file_(file) {
-        reader_ = archive_read_new();
-        if (reader_ == nullptr) throw Error(ErrorKind::kInternal, "archive_read_new failed");
-        if (register_filter(reader_, file.compression) != ARCHIVE_OK) {
-            archive_read_free(reader_);
-            throw Error(ErrorKind::kInvalidArgument,
-                        "cannot read " + file.path + ": this libarchive has no built-in " +
-                            compression_name(file.compression) + " decompression",
-                        kFilterHint);
-        }
-        archive_read_support_format_tar(reader_);
-        if (archive_read_open(reader_, source, nullptr, read_callback, nullptr) != ARCHIVE_OK) {
-            const char* error = archive_error_string(reader_);
-            const std::string reason = error != nullptr ? error : "unknown libarchive error";
-            archive_read_free(reader_);
-            throw Error(ErrorKind::kInvalidArgument, "cannot read " + file.path + ": " + reason,
-                        kDamagedHint);
-        }
-        if (archive_filter_code(reader_, 0) != filter_code(file.compression)) {
-            archive_read_free(reader_);
-            throw Error(ErrorKind::kInvalidArgument,
-                        "cannot read " + file.path + ": its contents are not " +
-                            compression_name(file.compression) + " as its name says",
-                        kDamagedHint);
-        }
+        open([&](archive* reader) {
+            return archive_read_open(reader, source, nullptr, read_callback, nullptr);
+        });
     }
     ~TarReader() { archive_read_free(reader_); }
     TarReader(const TarReader&) = delete;
@@ -442,6 +396,39 @@ class TarReader {
     const TarFile& file() const { return file_; }
 
   private:
+    // Sets up reader_ for the file's compression and the tar format, and opens it with
+    // open_with (libarchive's archive_read_open*, given the reader).
+    void open(const std::function<int(archive*)>& open_with) {
+        reader_ = archive_read_new();
+        if (reader_ == nullptr) throw Error(ErrorKind::kInternal, "archive_read_new failed");
+        if (register_filter(reader_, file_.compression) != ARCHIVE_OK) {
+            archive_read_free(reader_);
+            throw Error(ErrorKind::kInvalidArgument,
+                        "cannot read " + file_.path + ": this libarchive has no built-in " +
+                            compression_name(file_.compression) + " decompression",
+                        kFilterHint);
+        }
+        archive_read_support_format_tar(reader_);
+        if (open_with(reader_) != ARCHIVE_OK) {
+            const char* error = archive_error_string(reader_);
+            const std::string reason = error != nullptr ? error : "unknown libarchive error";
+            archive_read_free(reader_);
+            throw Error(ErrorKind::kInvalidArgument, "cannot read " + file_.path + ": " + reason,
+                        kDamagedHint);
+        }
+        if (archive_filter_code(reader_, 0) != filter_code(file_.compression)) {
+            archive_read_free(reader_);
+            not_as_named();
+        }
+    }
+
+    [[noreturn]] void not_as_named() {
+        throw Error(ErrorKind::kInvalidArgument,
+                    "cannot read " + file_.path + ": its contents are not " +
+                        compression_name(file_.compression) + " as its name says",
+                    kDamagedHint);
+    }
+
     static void feed_zeros(int64_t count, const std::function<void(const char*, size_t)>& consume) {
         static const char kZeros[kReadBlockBytes] = {};
         while (count > 0) {

@@ -20,6 +20,9 @@
 // exceptions.
 #include <pthread.h>
 #include <signal.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cstring>
@@ -156,6 +159,9 @@ class GrowingTarReader {
         sigfillset(&all);
         pthread_sigmask(SIG_SETMASK, &all, &previous);
         thread_ = std::thread([this, path] {
+            // Below pg_basebackup's priority: on a machine short of cores the backup
+            // goes first and this thread uses what is left, reading the rest at the end.
+            (void)setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), 10);
             try {
                 result_ = core::digest_growing_base_tar(path, [this] { return !writer_done_; });
             } catch (const std::exception& e) {
