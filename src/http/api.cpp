@@ -1,6 +1,9 @@
 // api.cpp: see api.hpp.
 #include "http/api.hpp"
 
+#include "http/guard_batcher.hpp"
+#include "http/guard_query.hpp"
+
 #include <chrono>
 #include <cstdio>
 #include <functional>
@@ -21,15 +24,8 @@ using Clock = std::chrono::steady_clock;
 
 constexpr const char* kApiPrefix = "/api/infrastructure/";
 
-// What the guard and authentication found out about the request being served on this
-// thread (see api.hpp).
-struct Verdict {
-    bool allowed = true;
-    std::string reason = "ok";
-    long retry_after_s = 0;
-    long remaining_minute = 0;
-    long remaining_hour = 0;
-};
+// What the guard found out about the request being served on this thread (see api.hpp).
+using Verdict = GuardVerdict;
 
 struct RequestState {
     Identity identity;
@@ -419,19 +415,12 @@ std::vector<std::string> header_values(const httplib::Request& req, const char* 
     return out;
 }
 
-Verdict check_request(Database& db, const std::string& client, long long content_length) {
-    auto row = db.row(
-        "SELECT allowed, reason, retry_after_s, remaining_minute, remaining_hour "
-        "FROM infra.check_request($1::inet, $2::bigint)",
-        {client, std::to_string(content_length)});
-    Verdict v;
-    if (row.size() < 5) return v;
-    v.allowed = row[0].value_or("t") == "t";
-    v.reason = row[1].value_or("ok");
-    v.retry_after_s = std::stol(row[2].value_or("0"));
-    v.remaining_minute = std::stol(row[3].value_or("0"));
-    v.remaining_hour = std::stol(row[4].value_or("0"));
-    return v;
+// The guard's verdict for client: through the batcher when client is an address (a bad
+// entry would fail its whole batch), else alone (the database then refuses it).
+Verdict check_request(Database& db, GuardBatcher& batcher, const std::string& client,
+                      long long content_length) {
+    if (core::IpAddress::parse(client)) return batcher.check({client, content_length});
+    return run_guard_checks(db, {{client, content_length}}).at(0);
 }
 
 // The limits for the RateLimit headers, read once (they change only on a reload).
@@ -492,8 +481,11 @@ void install_api(GuardedServer& server, Database& db, Metrics& metrics, const Ap
         // The defaults; the guard itself still decides.
     }
     const TrustedProxies trusted = options.trusted_proxies;
+    auto batcher = std::make_shared<GuardBatcher>(
+        [&db](const std::vector<GuardCheck>& checks) { return run_guard_checks(db, checks); },
+        options.guard_max_batch, options.guard_batches_in_flight);
 
-    server.on_headers = [&db, &metrics, trusted, limits](
+    server.on_headers = [&db, &metrics, trusted, limits, batcher](
                             const httplib::Request& req,
                             const std::string& peer) -> std::optional<EarlyResponse> {
         current = RequestState{};
@@ -515,7 +507,7 @@ void install_api(GuardedServer& server, Database& db, Metrics& metrics, const Ap
                     length = std::stoll(text);
                 }
             }
-            Verdict v = check_request(db, current.identity.client, length);
+            Verdict v = check_request(db, *batcher, current.identity.client, length);
             metrics.count_verdict(v.reason);
             if (auth_check) {
                 // Answered by the /api/guard/check route (a normal response keeps the
@@ -585,9 +577,19 @@ void install_api(GuardedServer& server, Database& db, Metrics& metrics, const Ap
         res.status = ok ? 200 : 503;
         res.set_content(json{{"ok", ok}}.dump(), "application/json");
     });
-    server.Get("/metrics", [&db, &metrics](const httplib::Request&, httplib::Response& res) {
+    server.Get("/metrics", [&db, &metrics, batcher](const httplib::Request&,
+                                                    httplib::Response& res) {
         current.route = "metrics";
         std::string text = metrics.render();
+        const GuardBatcher::Counts batches = batcher->counts();
+        text +=
+            "# HELP infra_guard_batches_total Statements that carried guard checks.\n"
+            "# TYPE infra_guard_batches_total counter\ninfra_guard_batches_total " +
+            std::to_string(batches.batches) +
+            "\n# HELP infra_guard_batched_checks_total Guard checks sent in those "
+            "statements.\n# TYPE infra_guard_batched_checks_total counter\n"
+            "infra_guard_batched_checks_total " +
+            std::to_string(batches.checks) + "\n";
         Identity viewer = current.identity;
         viewer.role = "infra_viewer";
         try {
