@@ -377,9 +377,11 @@ void FastLane::hand_off_connection(Connection& conn) {
     std::string unread = std::move(conn.in);
     std::string unsent = std::move(conn.out);
     const std::size_t served = conn.served;
+    const auto head_start =
+        served == 0 ? conn.since : (unread.empty() ? Clock::now() : conn.head_started);
     connections_.erase(&conn);
     delete &conn;
-    hand_off_(sock, std::move(unread), std::move(unsent), served);
+    hand_off_(sock, std::move(unread), std::move(unsent), served, head_start);
 }
 
 void FastLane::run() {

@@ -68,9 +68,11 @@ struct FastLaneOptions {
 class FastLane {
   public:
     // A connection leaving the lane: its socket (blocking again), bytes read and not
-    // answered, bytes of answers not yet written, and how many requests it has had.
+    // answered, bytes of answers not yet written, how many requests it has had, and when
+    // the header deadline of the request being read started (the accept for the first).
     using HandOff =
-        std::function<void(int sock, std::string unread, std::string unsent, std::size_t served)>;
+        std::function<void(int sock, std::string unread, std::string unsent, std::size_t served,
+                           std::chrono::steady_clock::time_point head_start)>;
 
     // wake_fd becomes readable when stopping turns true. Throws std::system_error when
     // epoll or the eventfd cannot be made.

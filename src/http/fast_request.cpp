@@ -56,8 +56,10 @@ FastRequestHead parse_fast_request(std::string_view buffer, std::string_view pat
     const std::size_t end = buffer.find("\r\n\r\n");
     if (end == std::string_view::npos) {
         // A bare LF ends a line for the library: never wait on what it would parse.
-        const std::size_t lf = buffer.find('\n');
-        if (lf != std::string_view::npos && (lf == 0 || buffer[lf - 1] != '\r')) return other();
+        for (std::size_t lf = buffer.find('\n'); lf != std::string_view::npos;
+             lf = buffer.find('\n', lf + 1)) {
+            if (lf == 0 || buffer[lf - 1] != '\r') return other();
+        }
         return FastRequestHead{};
     }
     FastRequestHead head;

@@ -944,9 +944,12 @@ httplib::TaskQueue* GuardedServer::make_connection_pool() {
     for (std::size_t i = 0; i < options_.fast_lanes; ++i) {
         lanes_.push_back(std::make_unique<FastLane>(
             lane_options, fast_handler_,
-            [this, pool](int sock, std::string unread, std::string unsent, std::size_t served) {
-                pool->submit([this, sock, unread = std::move(unread), unsent = std::move(unsent),
-                              served] { serve_handed_off(sock, unread, unsent, served); });
+            [this, pool](int sock, std::string unread, std::string unsent, std::size_t served,
+                         Clock::time_point head_start) {
+                pool->submit([this, sock, unsent = std::move(unsent),
+                              handed_off = HandedOff{std::move(unread), served, head_start}] {
+                    serve_handed_off(sock, handed_off, unsent);
+                });
             },
             stopping_, wake_pipe_[0]));
     }
@@ -1066,8 +1069,8 @@ bool GuardedServer::process_and_close_socket(socket_t sock) {
 
 // A connection from a fast lane: first the answers it had not written yet, then the
 // keep-alive loop from its unread bytes on.
-void GuardedServer::serve_handed_off(socket_t sock, const std::string& unread,
-                                     const std::string& unsent, std::size_t served) {
+void GuardedServer::serve_handed_off(socket_t sock, const HandedOff& handed_off,
+                                     const std::string& unsent) {
     register_socket(sock);
     try {
         const milliseconds write_idle = to_milliseconds(write_timeout_sec_, write_timeout_usec_);
@@ -1080,7 +1083,7 @@ void GuardedServer::serve_handed_off(socket_t sock, const std::string& unread,
             if (n <= 0) break;
             sent += static_cast<std::size_t>(n);
         }
-        if (sent == unsent.size()) serve_connection(sock, unread, served);
+        if (sent == unsent.size()) serve_connection(sock, &handed_off);
     } catch (...) {
         // As in process_and_close_socket.
     }
@@ -1090,10 +1093,7 @@ void GuardedServer::serve_handed_off(socket_t sock, const std::string& unread,
 }
 
 // The keep-alive loop: one process_request per request, until the connection must end.
-// unread: bytes of the connection already read (by a fast lane); served_before: requests
-// it has had.
-void GuardedServer::serve_connection(socket_t sock, const std::string& unread,
-                                     std::size_t served_before) {
+void GuardedServer::serve_connection(socket_t sock, const HandedOff* handed_off) {
     int yes = 1;
     ::setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &yes, sizeof yes);
 
@@ -1102,15 +1102,20 @@ void GuardedServer::serve_connection(socket_t sock, const std::string& unread,
                               to_milliseconds(read_timeout_sec_, read_timeout_usec_),
                               to_milliseconds(write_timeout_sec_, write_timeout_usec_)};
     ConnectionStream conn(sock, limits);
-    if (!unread.empty()) conn.preload(unread);
+    if (handed_off != nullptr) conn.preload(handed_off->unread);
     const CurrentConnection current(conn);
     const auto accepted_at = Clock::now();
     const std::size_t max_requests = std::max<std::size_t>(keep_alive_max_count_, 1);
     ConnectionEnd end = ConnectionEnd::kClose;
 
+    const std::size_t served_before = handed_off != nullptr ? handed_off->served : 0;
     for (std::size_t served = served_before; served < max_requests; ++served) {
         Clock::time_point header_deadline = accepted_at + options_.header_deadline;
-        if (served == 0) {
+        if (handed_off != nullptr && served == served_before) {
+            // The lane's clock goes on (a slow head gets no second deadline here).
+            header_deadline = handed_off->head_start + options_.header_deadline;
+            if (!conn.wait_for_request(header_deadline, -1)) break;
+        } else if (served == 0) {
             // Accepted before a stop: still served, within the header deadline.
             if (!conn.wait_for_request(header_deadline, -1)) break;
         } else {

@@ -122,10 +122,15 @@ class GuardedServer : public httplib::Server {
   private:
     // The library's private virtual, called on a pool thread for each accepted socket.
     bool process_and_close_socket(socket_t sock) override;
-    void serve_connection(socket_t sock, const std::string& unread = {},
-                          std::size_t served_before = 0);
-    void serve_handed_off(socket_t sock, const std::string& unread, const std::string& unsent,
-                          std::size_t served);
+    // A connection from a fast lane: its unread bytes, the requests it had and when the
+    // header deadline of its next request started.
+    struct HandedOff {
+        std::string unread;
+        std::size_t served = 0;
+        std::chrono::steady_clock::time_point head_start;
+    };
+    void serve_connection(socket_t sock, const HandedOff* handed_off = nullptr);
+    void serve_handed_off(socket_t sock, const HandedOff& handed_off, const std::string& unsent);
     httplib::TaskQueue* make_connection_pool();
     void raise_listen_backlog();
     void finish_response_headers(const httplib::Request& req, httplib::Response& res);
