@@ -536,7 +536,16 @@ void answer_guard_checks(Database& db, Metrics& metrics, const TrustedProxies& t
         metrics.count_verdict(v.reason);
         r.status = guard_check_status(v);
         add_guard_check_headers(r.response_headers, v, limits);
-        r.response_headers.emplace("X-Request-Id", new_request_id());
+        const std::string request_id = new_request_id();
+        r.response_headers.emplace("X-Request-Id", request_id);
+        if (r.status >= 400) {
+            // What the server's error handler gives the thread path's 403.
+            r.body = json{{"error",
+                           {{"code", "error"},
+                            {"message", "the request failed"},
+                            {"requestId", request_id}}}}
+                         .dump();
+        }
         r.answered = true;
         metrics.observe("guard/check", r.status, took.count());
     }

@@ -54,14 +54,16 @@ bool safe_header(const std::string& name, const std::string& value) {
     return value.find_first_of("\r\n") == std::string::npos;
 }
 
-// An answer without a body, as cpp-httplib writes one (its headers sorted by name).
+// An answer as cpp-httplib writes one (its headers sorted by name).
 void append_answer(std::string& out, const FastLaneRequest& request, bool last,
                    const std::string& keep_alive) {
     httplib::Headers headers = request.response_headers;
     headers.erase("Content-Length");
+    headers.erase("Content-Type");
     headers.erase("Connection");
     headers.erase("Keep-Alive");
-    headers.emplace("Content-Length", "0");
+    headers.emplace("Content-Length", std::to_string(request.body.size()));
+    if (!request.body.empty()) headers.emplace("Content-Type", request.content_type);
     if (last) {
         headers.emplace("Connection", "close");
     } else {
@@ -80,6 +82,7 @@ void append_answer(std::string& out, const FastLaneRequest& request, bool last,
         out += "\r\n";
     }
     out += "\r\n";
+    out += request.body;
 }
 
 std::string peer_of(int sock) {

@@ -47,8 +47,10 @@ struct FastLaneRequest {
     std::vector<std::pair<std::string, std::string>> headers;  // as sent, in order
 
     bool answered = false;  // false: the library's path serves it (and the rest)
-    int status = 204;       // an answer without a body
+    int status = 204;
     httplib::Headers response_headers;
+    std::string body;  // with content_type when not empty
+    std::string content_type = "application/json";
 };
 
 // Answers a batch of requests (sets answered, status and headers on each it answers).

@@ -25,8 +25,8 @@
 //  - SO_REUSEADDR without SO_REUSEPORT: a second server cannot bind the same port.
 // Each of those runs twice: with threads only, and with connections starting on a fast
 // lane (set_fast_route("/fast")) that hands them to the threads. With a lane, also:
-//  - GET /fast answered by the lane (204, its headers, Keep-Alive), three in a row and
-//    two pipelined, in order; on_headers never called for them;
+//  - GET /fast answered by the lane (204, its headers, Keep-Alive; a 403 with a body),
+//    three in a row and two pipelined, in order; on_headers never called for them;
 //  - requests arriving while the handler runs go to it together as the next batch;
 //  - a fast request followed by another in one write: the lane answers the first, the
 //    threads the second, and the connection stays with the threads;
@@ -312,6 +312,10 @@ class GuardedServerTest : public ::testing::TestWithParam<bool> {
                 r.response_headers.emplace("X-Lane", std::to_string(requests.size()));
                 r.response_headers.emplace("X-Peer", r.peer);
                 r.response_headers.emplace("X-Seen", seen);
+                if (seen == "with-body") {
+                    r.status = 403;
+                    r.body = "{\"no\":1}";
+                }
             }
         });
     }
@@ -692,6 +696,16 @@ TEST_P(GuardedServerTest, FastRequestsAreAnsweredOnTheLaneKeptAliveAndPipelined)
         EXPECT_EQ(response->status, 204);
         EXPECT_NE(response->head.find(std::string("X-Seen: ") + tag + "\r\n"), std::string::npos);
     }
+    ASSERT_TRUE(client.send_all(get_fast("with-body") + get_fast("c")));
+    auto response = client.read_response(milliseconds{2000});
+    ASSERT_TRUE(response.has_value());
+    EXPECT_EQ(response->status, 403);
+    EXPECT_EQ(response->body, "{\"no\":1}");
+    EXPECT_NE(response->head.find("Content-Type: application/json\r\n"), std::string::npos);
+    response = client.read_response(milliseconds{2000});
+    ASSERT_TRUE(response.has_value());
+    EXPECT_EQ(response->status, 204);
+    EXPECT_EQ(response->body, "");
     std::lock_guard<std::mutex> lock(peers_mutex_);
     EXPECT_TRUE(peers_seen_.empty()) << "on_headers never sees what the lane answers";
 }
