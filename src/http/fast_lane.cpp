@@ -210,14 +210,13 @@ void FastLane::take_new_connections() {
 
 void FastLane::read_from(Connection& conn) {
     const std::size_t cap = options_.max_header_bytes + kReadChunk;
+    char chunk[kReadChunk];
     while (conn.in.size() < cap) {
-        const std::size_t old = conn.in.size();
-        conn.in.resize(old + kReadChunk);
-        const ssize_t n = ::recv(conn.sock, &conn.in[old], kReadChunk, 0);
-        conn.in.resize(old + (n > 0 ? static_cast<std::size_t>(n) : 0));
+        const ssize_t n = ::recv(conn.sock, chunk, sizeof chunk, 0);
         if (n > 0) {
-            if (old == 0) conn.head_started = Clock::now();
-            if (static_cast<std::size_t>(n) < kReadChunk) return;
+            if (conn.in.empty()) conn.head_started = Clock::now();
+            conn.in.append(chunk, static_cast<std::size_t>(n));
+            if (static_cast<std::size_t>(n) < sizeof chunk) return;
             continue;
         }
         if (n == 0) {

@@ -58,7 +58,7 @@ struct GuardedServerOptions {
     std::chrono::milliseconds keep_alive_idle{5000};   // idle keep-alive connection closed
     std::chrono::milliseconds shutdown_grace{10000};   // stop_gracefully(): longest wait
     std::size_t max_header_bytes = 64 << 10;           // request line + headers; 431 above
-    std::size_t fast_lanes = 2;  // epoll threads for set_fast_route() (0: none)
+    std::size_t fast_lanes = 1;  // epoll threads for set_fast_route() (0: none)
 };
 
 // A decision taken from the request line and headers alone.

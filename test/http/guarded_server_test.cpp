@@ -209,6 +209,7 @@ class GuardedServerTest : public ::testing::TestWithParam<bool> {
         options.keep_alive_idle = milliseconds{1000};
         options.shutdown_grace = milliseconds{5000};
         options.max_header_bytes = 4096;
+        options.fast_lanes = 2;  // with set_fast_route (the default is 1): two lanes at once
         return options;
     }
 
@@ -718,7 +719,7 @@ TEST_P(GuardedServerTest, FastRequestsArrivingTogetherShareABatch) {
         clients.push_back(std::make_unique<RawConnection>(port_));
         ASSERT_TRUE(clients.back()->connected());
         ASSERT_TRUE(clients.back()->send_all(get_fast(std::to_string(i))));
-        if (i == 1) std::this_thread::sleep_for(milliseconds{100});  // both lanes busy
+        if (i == 1) std::this_thread::sleep_for(milliseconds{100});  // both lanes hold one
     }
     std::this_thread::sleep_for(milliseconds{200});
     hold_fast(false);
