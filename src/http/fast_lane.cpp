@@ -396,7 +396,11 @@ void FastLane::run() {
         const int timeout = again.empty() ? static_cast<int>(kSweepInterval.count()) : 0;
         const int n = ::epoll_wait(epoll_fd_, events, kMaxEvents, timeout);
         if (n < 0 && errno != EINTR) break;
-        ready.swap(again);
+        // Leftovers of the last pass, unless the sweep or the stop closed them since.
+        ready.clear();
+        for (Connection* conn : again) {
+            if (connections_.count(conn)) ready.push_back(conn);
+        }
         again.clear();
         for (int i = 0; i < n; ++i) {
             void* tag = events[i].data.ptr;
