@@ -1,6 +1,10 @@
 // api.cpp: see api.hpp.
 #include "http/api.hpp"
 
+#include "http/fast_request.hpp"
+#include "http/guard_batcher.hpp"
+#include "http/guard_query.hpp"
+
 #include <chrono>
 #include <cstdio>
 #include <functional>
@@ -21,15 +25,8 @@ using Clock = std::chrono::steady_clock;
 
 constexpr const char* kApiPrefix = "/api/infrastructure/";
 
-// What the guard and authentication found out about the request being served on this
-// thread (see api.hpp).
-struct Verdict {
-    bool allowed = true;
-    std::string reason = "ok";
-    long retry_after_s = 0;
-    long remaining_minute = 0;
-    long remaining_hour = 0;
-};
+// What the guard found out about the request being served on this thread (see api.hpp).
+using Verdict = GuardVerdict;
 
 struct RequestState {
     Identity identity;
@@ -419,19 +416,12 @@ std::vector<std::string> header_values(const httplib::Request& req, const char* 
     return out;
 }
 
-Verdict check_request(Database& db, const std::string& client, long long content_length) {
-    auto row = db.row(
-        "SELECT allowed, reason, retry_after_s, remaining_minute, remaining_hour "
-        "FROM infra.check_request($1::inet, $2::bigint)",
-        {client, std::to_string(content_length)});
-    Verdict v;
-    if (row.size() < 5) return v;
-    v.allowed = row[0].value_or("t") == "t";
-    v.reason = row[1].value_or("ok");
-    v.retry_after_s = std::stol(row[2].value_or("0"));
-    v.remaining_minute = std::stol(row[3].value_or("0"));
-    v.remaining_hour = std::stol(row[4].value_or("0"));
-    return v;
+// The guard's verdict for client: through the batcher when client is an address (a bad
+// entry would fail its whole batch), else alone (the database then refuses it).
+Verdict check_request(Database& db, GuardBatcher& batcher, const std::string& client,
+                      long long content_length) {
+    if (core::IpAddress::parse(client)) return batcher.check({client, content_length});
+    return run_guard_checks(db, {{client, content_length}}).at(0);
 }
 
 // The limits for the RateLimit headers, read once (they change only on a reload).
@@ -465,6 +455,102 @@ std::optional<EarlyResponse> refusal(const Verdict& v, const Limits& limits) {
     return r;
 }
 
+// /api/guard/check's answer: 204 allowed, 403 not (nginx auth_request knows no other).
+int guard_check_status(const Verdict& v) {
+    return v.allowed ? 204 : 403;
+}
+
+void add_guard_check_headers(httplib::Headers& h, const Verdict& v, const Limits& limits) {
+    h.emplace("X-Infra-Verdict", v.reason);
+    if (v.retry_after_s > 0) h.emplace("Retry-After", std::to_string(v.retry_after_s));
+    if (v.reason.rfind("rate_limit", 0) == 0) add_rate_limit_headers(h, v, limits);
+}
+
+// The body size nginx says the original request has (X-Original-Content-Length): believed
+// from a trusted proxy only, and only as a plain non-negative number; else fallback.
+long long original_length(const std::string* text, bool trusted_peer, long long fallback) {
+    if (text == nullptr || !trusted_peer) return fallback;
+    if (text->empty() || text->size() > 18 ||
+        text->find_first_not_of("0123456789") != std::string::npos) {
+        return fallback;
+    }
+    return std::stoll(*text);
+}
+
+// The fast lane's batch of /api/guard/check requests (see api.hpp): their guard checks
+// in statements of at most kFastBatch; a request left unanswered (its statement failed)
+// is served again by the thread path, which answers 503 if the database still fails.
+constexpr std::size_t kFastBatch = 64;
+
+void answer_guard_checks(Database& db, Metrics& metrics, const TrustedProxies& trusted,
+                         const Limits& limits, std::vector<FastLaneRequest>& requests) {
+    const auto started = Clock::now();
+    std::vector<GuardCheck> checks;
+    checks.reserve(requests.size());
+    for (const FastLaneRequest& r : requests) {
+        std::vector<std::string> forwarded_for;
+        const std::string* original = nullptr;
+        for (const auto& [name, value] : r.headers) {
+            if (equals_ignoring_case(name, "X-Forwarded-For")) forwarded_for.push_back(value);
+            if (original == nullptr && equals_ignoring_case(name, "X-Original-Content-Length")) {
+                original = &value;
+            }
+        }
+        checks.push_back({client_address(r.peer, forwarded_for, trusted),
+                          original_length(original, original && trusted.contains_text(r.peer), 0)});
+    }
+    std::vector<std::optional<Verdict>> verdicts(requests.size());
+    auto run = [&](const std::vector<std::size_t>& which) {
+        std::vector<GuardCheck> part;
+        part.reserve(which.size());
+        for (const std::size_t i : which) part.push_back(checks[i]);
+        metrics.count_guard_statement(part.size());
+        try {
+            std::vector<Verdict> got = run_guard_checks(db, part);
+            for (std::size_t k = 0; k < which.size() && k < got.size(); ++k) {
+                verdicts[which[k]] = std::move(got[k]);
+            }
+        } catch (const std::exception&) {
+            // Left unanswered: the thread path serves these requests again.
+        }
+    };
+    std::vector<std::size_t> group;
+    for (std::size_t i = 0; i < checks.size(); ++i) {
+        if (!core::IpAddress::parse(checks[i].client)) {
+            run({i});  // alone: a bad entry would fail its whole statement
+            continue;
+        }
+        group.push_back(i);
+        if (group.size() == kFastBatch) {
+            run(group);
+            group.clear();
+        }
+    }
+    if (!group.empty()) run(group);
+
+    const std::chrono::duration<double> took = Clock::now() - started;
+    for (std::size_t i = 0; i < requests.size(); ++i) {
+        if (!verdicts[i]) continue;
+        FastLaneRequest& r = requests[i];
+        const Verdict& v = *verdicts[i];
+        metrics.count_verdict(v.reason);
+        r.status = guard_check_status(v);
+        add_guard_check_headers(r.response_headers, v, limits);
+        const std::string request_id = new_request_id();
+        r.response_headers.emplace("X-Request-Id", request_id);
+        if (r.status >= 400) {
+            // What the server's error handler gives the thread path's 403.
+            r.body = json{{"error",
+                           {{"code", "error"},
+                            {"message", "the request failed"},
+                            {"requestId", request_id}}}}
+                         .dump();
+        }
+        r.answered = true;
+        metrics.observe("guard/check", r.status, took.count());
+    }
+}
+
 long long content_length_of(const httplib::Request& req) {
     std::string cl = req.get_header_value("Content-Length");
     if (cl.empty()) return 0;
@@ -492,8 +578,14 @@ void install_api(GuardedServer& server, Database& db, Metrics& metrics, const Ap
         // The defaults; the guard itself still decides.
     }
     const TrustedProxies trusted = options.trusted_proxies;
+    auto batcher = std::make_shared<GuardBatcher>(
+        [&db, &metrics](const std::vector<GuardCheck>& checks) {
+            metrics.count_guard_statement(checks.size());
+            return run_guard_checks(db, checks);
+        },
+        options.guard_max_batch, options.guard_batches_in_flight);
 
-    server.on_headers = [&db, &metrics, trusted, limits](
+    server.on_headers = [&db, &metrics, trusted, limits, batcher](
                             const httplib::Request& req,
                             const std::string& peer) -> std::optional<EarlyResponse> {
         current = RequestState{};
@@ -507,15 +599,11 @@ void install_api(GuardedServer& server, Database& db, Metrics& metrics, const Ap
             long long length = content_length_of(req);
             // nginx passes the original request's body size; believed from a trusted
             // proxy only, and only as a plain non-negative number.
-            if (auth_check && req.has_header("X-Original-Content-Length") &&
-                trusted.contains_text(peer)) {
+            if (auth_check && req.has_header("X-Original-Content-Length")) {
                 const std::string text = req.get_header_value("X-Original-Content-Length");
-                if (!text.empty() && text.size() <= 18 &&
-                    text.find_first_not_of("0123456789") == std::string::npos) {
-                    length = std::stoll(text);
-                }
+                length = original_length(&text, trusted.contains_text(peer), length);
             }
-            Verdict v = check_request(db, current.identity.client, length);
+            Verdict v = check_request(db, *batcher, current.identity.client, length);
             metrics.count_verdict(v.reason);
             if (auth_check) {
                 // Answered by the /api/guard/check route (a normal response keeps the
@@ -570,15 +658,17 @@ void install_api(GuardedServer& server, Database& db, Metrics& metrics, const Ap
 
     server.Get("/api/guard/check", [limits](const httplib::Request&, httplib::Response& res) {
         const Verdict& v = current.verdict;
-        res.status = v.allowed ? 204 : 403;
-        res.set_header("X-Infra-Verdict", v.reason);
-        if (v.retry_after_s > 0) res.set_header("Retry-After", std::to_string(v.retry_after_s));
-        if (v.reason.rfind("rate_limit", 0) == 0) {
-            httplib::Headers h;
-            add_rate_limit_headers(h, v, *limits);
-            for (const auto& [name, value] : h) res.set_header(name, value);
-        }
+        res.status = guard_check_status(v);
+        httplib::Headers h;
+        add_guard_check_headers(h, v, *limits);
+        for (const auto& [name, value] : h) res.set_header(name, value);
     });
+    // The same answers, for keep-alive connections, from the transport's fast lane: all
+    // the checks that arrive together go to the database as one statement.
+    server.set_fast_route("/api/guard/check",
+                          [&db, &metrics, trusted, limits](std::vector<FastLaneRequest>& requests) {
+                              answer_guard_checks(db, metrics, trusted, *limits, requests);
+                          });
     server.Get("/healthz", [&db](const httplib::Request&, httplib::Response& res) {
         current.route = "healthz";
         const bool ok = db.healthy();

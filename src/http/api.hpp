@@ -17,6 +17,7 @@
 // request's headers and its route on the same thread).
 #pragma once
 
+#include <cstddef>
 #include <string>
 
 #include "http/client_address.hpp"
@@ -29,6 +30,10 @@ namespace infra::http {
 struct ApiOptions {
     TrustedProxies trusted_proxies;
     std::string static_dir;  // the admin page's files ("" = none)
+    // The guard's checks are batched (guard_batcher.hpp): at most this many per statement,
+    // and this many statements at once.
+    std::size_t guard_max_batch = 64;
+    std::size_t guard_batches_in_flight = 2;
 };
 
 // Installs the guard, authentication, routes, error handling and metrics on server.

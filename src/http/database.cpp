@@ -3,6 +3,7 @@
 
 #include <cstring>
 #include <memory>
+#include <utility>
 
 namespace infra::http {
 
@@ -161,6 +162,13 @@ std::optional<std::string> Database::value(const Identity& who, const std::strin
 
 std::vector<std::optional<std::string>> Database::row(const std::string& sql,
                                                       const Params& params) {
+    auto all = rows(sql, params);
+    if (all.empty()) return {};
+    return std::move(all.front());
+}
+
+std::vector<std::vector<std::optional<std::string>>> Database::rows(const std::string& sql,
+                                                                    const Params& params) {
     Lease lease(*this);
     try {
         Connection& conn = lease.connection();
@@ -176,13 +184,19 @@ std::vector<std::optional<std::string>> Database::row(const std::string& sql,
         Result r = checked(
             conn.pg, PQexecPrepared(conn.pg, it->second.c_str(), static_cast<int>(values.size()),
                                     values.data(), nullptr, nullptr, 0));
-        std::vector<std::optional<std::string>> out;
-        if (PQntuples(r.get()) == 0) return out;
-        for (int i = 0; i < PQnfields(r.get()); ++i) {
-            if (PQgetisnull(r.get(), 0, i)) {
-                out.emplace_back();
-            } else {
-                out.emplace_back(PQgetvalue(r.get(), 0, i));
+        const int tuples = PQntuples(r.get());
+        const int fields = PQnfields(r.get());
+        std::vector<std::vector<std::optional<std::string>>> out(static_cast<size_t>(tuples));
+        for (int t = 0; t < tuples; ++t) {
+            auto& row = out[static_cast<size_t>(t)];
+            row.reserve(static_cast<size_t>(fields));
+            for (int i = 0; i < fields; ++i) {
+                if (PQgetisnull(r.get(), t, i)) {
+                    row.emplace_back();
+                } else {
+                    row.emplace_back(std::in_place, PQgetvalue(r.get(), t, i),
+                                     static_cast<size_t>(PQgetlength(r.get(), t, i)));
+                }
             }
         }
         return out;

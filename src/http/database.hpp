@@ -73,6 +73,9 @@ class Database {
     // authenticate_token). The statement is prepared once per connection and then only
     // executed (half the database's work per call, measured with pgbench).
     std::vector<std::optional<std::string>> row(const std::string& sql, const Params& params);
+    // The same, returning every row (the guard's batched check).
+    std::vector<std::vector<std::optional<std::string>>> rows(const std::string& sql,
+                                                              const Params& params);
 
     // Connections open now and in use now (for /metrics and /healthz).
     std::size_t open_connections() const;

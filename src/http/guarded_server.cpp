@@ -488,6 +488,14 @@ class ConnectionStream final : public httplib::Stream {
         }
     }
 
+    // Bytes already read from the socket by someone else (the fast lane), read first.
+    void preload(const std::string& bytes) {
+        if (bytes.size() > buffer_.size()) buffer_.resize(bytes.size());
+        std::memcpy(buffer_.data(), bytes.data(), bytes.size());
+        begin_ = 0;
+        end_ = bytes.size();
+    }
+
     // Waits until a request's first byte is here (or buffered). False on timeout, on the
     // wake descriptor, or on an error.
     bool wait_for_request(Clock::time_point deadline, int wake_fd) {
@@ -706,7 +714,17 @@ class ConnectionPool final : public httplib::TaskQueue {
     explicit ConnectionPool(std::size_t max_threads) : max_threads_(max_threads) {}
     ~ConnectionPool() override { shutdown(); }
 
+    // With fast lanes the accept loop's job (process_and_close_socket) only hands the
+    // socket to a lane: it runs right there, on the accept thread.
+    void run_jobs_inline() { inline_ = true; }
+    // Runs before shutdown() joins the threads (the lanes stop and hand off first).
+    void before_shutdown(std::function<void()> hook) { before_shutdown_ = std::move(hook); }
+
     void enqueue(std::function<void()> job) override {
+        if (inline_) {
+            job();
+            return;
+        }
         std::unique_lock<std::mutex> lock(mutex_);
         slot_free_.wait(lock, [&] { return outstanding_ < max_threads_; });
         if (threads_.size() <= outstanding_ && !start_thread() && threads_.empty()) {
@@ -719,8 +737,23 @@ class ConnectionPool final : public httplib::TaskQueue {
         job_ready_.notify_one();
     }
 
+    // A connection handed off by a lane: never blocks (the lane's thread must not); it
+    // waits in the queue while all max_threads threads are busy.
+    void submit(std::function<void()> job) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        ++outstanding_;
+        jobs_.push_back(std::move(job));
+        if (threads_.size() < max_threads_ && threads_.size() < outstanding_) start_thread();
+        job_ready_.notify_one();
+    }
+
     // Called by the library's accept thread (the only one that enqueues) after its loop.
     void shutdown() override {
+        if (before_shutdown_) {
+            auto hook = std::move(before_shutdown_);
+            before_shutdown_ = nullptr;
+            hook();
+        }
         {
             std::lock_guard<std::mutex> lock(mutex_);
             shutting_down_ = true;
@@ -769,6 +802,8 @@ class ConnectionPool final : public httplib::TaskQueue {
     std::vector<std::thread> threads_;
     std::size_t outstanding_ = 0;  // queued + running
     bool shutting_down_ = false;
+    bool inline_ = false;                    // set before the accept loop starts
+    std::function<void()> before_shutdown_;  // the accept thread's
 };
 
 // The connection served on this thread (for the post-routing hook).
@@ -873,8 +908,7 @@ GuardedServer::GuardedServer(GuardedServerOptions options) : options_(std::move(
                                 "GuardedServer: cannot create its wake-up pipe");
     }
 
-    const std::size_t pool_size = options_.max_connections;
-    new_task_queue = [pool_size] { return new ConnectionPool(pool_size); };
+    new_task_queue = [this] { return make_connection_pool(); };
     set_socket_options([](socket_t sock) {
         int yes = 1;
         ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
@@ -888,6 +922,42 @@ GuardedServer::GuardedServer(GuardedServerOptions options) : options_(std::move(
         [this](const httplib::Request& req, httplib::Response& res) {
             finish_response_headers(req, res);
         });
+}
+
+void GuardedServer::set_fast_route(std::string path, FastLaneHandler handler) {
+    fast_path_ = std::move(path);
+    fast_handler_ = std::move(handler);
+}
+
+// On the accept thread, when listen() starts.
+httplib::TaskQueue* GuardedServer::make_connection_pool() {
+    auto* pool = new ConnectionPool(options_.max_connections);
+    if (!fast_handler_ || options_.fast_lanes == 0) return pool;
+    FastLaneOptions lane_options;
+    lane_options.path = fast_path_;
+    lane_options.max_header_bytes = options_.max_header_bytes;
+    lane_options.header_deadline = options_.header_deadline;
+    lane_options.keep_alive_idle = options_.keep_alive_idle;
+    lane_options.write_idle = to_milliseconds(write_timeout_sec_, write_timeout_usec_);
+    lane_options.max_requests = std::max<std::size_t>(keep_alive_max_count_, 1);
+    lanes_.clear();
+    for (std::size_t i = 0; i < options_.fast_lanes; ++i) {
+        lanes_.push_back(std::make_unique<FastLane>(
+            lane_options, fast_handler_,
+            [this, pool](int sock, std::string unread, std::string unsent, std::size_t served,
+                         Clock::time_point head_start) {
+                pool->submit([this, sock, unsent = std::move(unsent),
+                              handed_off = HandedOff{std::move(unread), served, head_start}] {
+                    serve_handed_off(sock, handed_off, unsent);
+                });
+            },
+            stopping_, wake_pipe_[0]));
+    }
+    pool->run_jobs_inline();
+    pool->before_shutdown([this] {
+        for (auto& lane : lanes_) lane->stop();
+    });
+    return pool;
 }
 
 GuardedServer& GuardedServer::set_post_routing_handler(Handler handler) {
@@ -982,6 +1052,10 @@ void GuardedServer::shut_down_open_sockets() {
 }
 
 bool GuardedServer::process_and_close_socket(socket_t sock) {
+    if (!lanes_.empty()) {
+        lanes_[next_lane_++ % lanes_.size()]->adopt(sock);  // the lane closes it
+        return true;
+    }
     register_socket(sock);
     try {
         serve_connection(sock);
@@ -993,8 +1067,33 @@ bool GuardedServer::process_and_close_socket(socket_t sock) {
     return true;
 }
 
+// A connection from a fast lane: first the answers it had not written yet, then the
+// keep-alive loop from its unread bytes on.
+void GuardedServer::serve_handed_off(socket_t sock, const HandedOff& handed_off,
+                                     const std::string& unsent) {
+    register_socket(sock);
+    try {
+        const milliseconds write_idle = to_milliseconds(write_timeout_sec_, write_timeout_usec_);
+        std::size_t sent = 0;
+        while (sent < unsent.size()) {
+            if (poll_socket(sock, POLLOUT, Clock::now() + write_idle, write_idle) <= 0) break;
+            const ssize_t n =
+                ::send(sock, unsent.data() + sent, unsent.size() - sent, MSG_NOSIGNAL);
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) break;
+            sent += static_cast<std::size_t>(n);
+        }
+        if (sent == unsent.size()) serve_connection(sock, &handed_off);
+    } catch (...) {
+        // As in process_and_close_socket.
+    }
+    unregister_socket(sock);
+    ::shutdown(sock, SHUT_RDWR);
+    ::close(sock);
+}
+
 // The keep-alive loop: one process_request per request, until the connection must end.
-void GuardedServer::serve_connection(socket_t sock) {
+void GuardedServer::serve_connection(socket_t sock, const HandedOff* handed_off) {
     int yes = 1;
     ::setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &yes, sizeof yes);
 
@@ -1003,14 +1102,20 @@ void GuardedServer::serve_connection(socket_t sock) {
                               to_milliseconds(read_timeout_sec_, read_timeout_usec_),
                               to_milliseconds(write_timeout_sec_, write_timeout_usec_)};
     ConnectionStream conn(sock, limits);
+    if (handed_off != nullptr) conn.preload(handed_off->unread);
     const CurrentConnection current(conn);
     const auto accepted_at = Clock::now();
     const std::size_t max_requests = std::max<std::size_t>(keep_alive_max_count_, 1);
     ConnectionEnd end = ConnectionEnd::kClose;
 
-    for (std::size_t served = 0; served < max_requests; ++served) {
+    const std::size_t served_before = handed_off != nullptr ? handed_off->served : 0;
+    for (std::size_t served = served_before; served < max_requests; ++served) {
         Clock::time_point header_deadline = accepted_at + options_.header_deadline;
-        if (served == 0) {
+        if (handed_off != nullptr && served == served_before) {
+            // The lane's clock goes on (a slow head gets no second deadline here).
+            header_deadline = handed_off->head_start + options_.header_deadline;
+            if (!conn.wait_for_request(header_deadline, -1)) break;
+        } else if (served == 0) {
             // Accepted before a stop: still served, within the header deadline.
             if (!conn.wait_for_request(header_deadline, -1)) break;
         } else {

@@ -25,13 +25,17 @@
 //  - SO_REUSEADDR (not the library's SO_REUSEPORT, which hides a second instance) and
 //    TCP_NODELAY.
 // Threads: one pool thread per open connection (cpp-httplib's model); on_headers and the
-// routes run on those threads and must be thread-safe. Shared state: the counters below
-// (atomics) and the set of open connection sockets (under a mutex, for stop_gracefully).
+// routes run on those threads and must be thread-safe. With set_fast_route(), connections
+// start on fast_lanes epoll threads instead (fast_lane.hpp) and move to a pool thread at
+// their first other request. Shared state: the counters below (atomics), the set of open
+// connection sockets (under a mutex, for stop_gracefully) and the pool's job queue.
 // Early answers (the guard's, on_headers') are written by this class and do not pass
 // through the library's logger. A GuardedServer serves one listen() and is then spent.
 #pragma once
 
 #include <httplib.h>
+
+#include "http/fast_lane.hpp"
 
 #include <atomic>
 #include <chrono>
@@ -41,6 +45,8 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <vector>
+#include <memory>
 
 namespace infra::http {
 
@@ -52,6 +58,7 @@ struct GuardedServerOptions {
     std::chrono::milliseconds keep_alive_idle{5000};   // idle keep-alive connection closed
     std::chrono::milliseconds shutdown_grace{10000};   // stop_gracefully(): longest wait
     std::size_t max_header_bytes = 64 << 10;           // request line + headers; 431 above
+    std::size_t fast_lanes = 1;  // epoll threads for set_fast_route() (0: none)
 };
 
 // A decision taken from the request line and headers alone.
@@ -90,7 +97,14 @@ class GuardedServer : public httplib::Server {
     // handler that never returns still keeps listen() from returning.
     void stop_gracefully();
 
-    // Requests being handled now (for /metrics and the tests).
+    // Serves "GET <path> HTTP/1.1" without a body on the fast lane (fast_lane.hpp):
+    // connections are accepted into fast_lanes epoll threads, which answer such requests
+    // in batches through handler; at anything else a connection moves to the thread path
+    // above for good. Set before listen(). Without it every connection has its thread.
+    // on_headers and the routes never see the requests the lane answers.
+    void set_fast_route(std::string path, FastLaneHandler handler);
+
+    // Requests being handled now by the thread path (for /metrics and the tests).
     std::size_t requests_in_progress() const;
 
     // The library's, then the listen backlog raised from its compiled-in 5 to SOMAXCONN
@@ -108,7 +122,16 @@ class GuardedServer : public httplib::Server {
   private:
     // The library's private virtual, called on a pool thread for each accepted socket.
     bool process_and_close_socket(socket_t sock) override;
-    void serve_connection(socket_t sock);
+    // A connection from a fast lane: its unread bytes, the requests it had and when the
+    // header deadline of its next request started.
+    struct HandedOff {
+        std::string unread;
+        std::size_t served = 0;
+        std::chrono::steady_clock::time_point head_start;
+    };
+    void serve_connection(socket_t sock, const HandedOff* handed_off = nullptr);
+    void serve_handed_off(socket_t sock, const HandedOff& handed_off, const std::string& unsent);
+    httplib::TaskQueue* make_connection_pool();
     void raise_listen_backlog();
     void finish_response_headers(const httplib::Request& req, httplib::Response& res);
     void register_socket(socket_t sock);
@@ -123,6 +146,12 @@ class GuardedServer : public httplib::Server {
     std::mutex sockets_mutex_;
     std::set<socket_t> open_sockets_;
     Handler post_routing_handler_;  // the user's; set before listen()
+    std::string fast_path_;         // set_fast_route(); set before listen()
+    FastLaneHandler fast_handler_;
+    // Made by make_connection_pool() on the accept thread, which alone adopts sockets
+    // into them; stopped by the pool's shutdown() before its threads are joined.
+    std::vector<std::unique_ptr<FastLane>> lanes_;
+    std::size_t next_lane_ = 0;
 };
 
 }  // namespace infra::http

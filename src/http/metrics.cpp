@@ -38,6 +38,12 @@ void Metrics::count_verdict(const std::string& reason) {
     ++verdicts_[reason];
 }
 
+void Metrics::count_guard_statement(std::size_t checks) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    ++guard_statements_;
+    guard_statement_checks_ += checks;
+}
+
 std::string Metrics::render() const {
     std::lock_guard<std::mutex> lock(mutex_);
     std::ostringstream out;
@@ -70,6 +76,12 @@ std::string Metrics::render() const {
         out << "infra_guard_verdicts_total{verdict=\"" << prometheus_label(reason) << "\"} " << n
             << "\n";
     }
+    out << "# HELP infra_guard_statements_total Statements that carried guard checks.\n"
+        << "# TYPE infra_guard_statements_total counter\n"
+        << "infra_guard_statements_total " << guard_statements_ << "\n"
+        << "# HELP infra_guard_statement_checks_total Guard checks those statements carried.\n"
+        << "# TYPE infra_guard_statement_checks_total counter\n"
+        << "infra_guard_statement_checks_total " << guard_statement_checks_ << "\n";
     return out.str();
 }
 

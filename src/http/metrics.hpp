@@ -1,10 +1,12 @@
 // metrics.hpp: infra_httpd's own Prometheus metrics — requests by route and status,
-// latency histograms by route, guard verdicts — in the text exposition format.
+// latency histograms by route, guard verdicts and the statements that carried the guard's
+// checks — in the text exposition format.
 // Thread-safe: every update and the rendering take one mutex (updates are a few
 // additions; rendering copies nothing big).
 #pragma once
 
 #include <array>
+#include <cstddef>
 #include <map>
 #include <mutex>
 #include <string>
@@ -23,7 +25,10 @@ class Metrics {
     // One guard verdict ("ok", "blocked", "rate_limit_minute", ...).
     void count_verdict(const std::string& reason);
 
-    // The metrics above in Prometheus text format (infra_http_*).
+    // One statement that carried `checks` guard checks (batched: guard_batcher.hpp).
+    void count_guard_statement(std::size_t checks);
+
+    // The metrics above in Prometheus text format (infra_http_*, infra_guard_*).
     std::string render() const;
 
   private:
@@ -36,6 +41,8 @@ class Metrics {
     std::map<std::pair<std::string, int>, unsigned long long> requests_;
     std::map<std::string, Histogram> latency_;
     std::map<std::string, unsigned long long> verdicts_;
+    unsigned long long guard_statements_ = 0;
+    unsigned long long guard_statement_checks_ = 0;
 };
 
 // A label value escaped for the exposition format (\\, \" and \n).

@@ -2,12 +2,12 @@
 //
 //   infra_httpd --listen 127.0.0.1:8080 --db 'host=/var/run/postgresql dbname=app user=infra_web'
 //               [--trusted-proxies 127.0.0.1,10.0.0.0/8] [--static web/] [--db-pool 8]
-//               [--max-connections 64]
+//               [--max-connections 64] [--fast-lanes 1]
 // Each flag can also come from the environment (INFRA_HTTPD_LISTEN, INFRA_HTTPD_DB,
 // INFRA_HTTPD_TRUSTED_PROXIES, INFRA_HTTPD_STATIC, INFRA_HTTPD_DB_POOL,
-// INFRA_HTTPD_MAX_CONNECTIONS); a flag wins. SIGTERM or SIGINT stop it gracefully:
-// no new connections, requests in progress finish (at most 10 s).
-// Exit codes: 0 stopped, 2 usage error, 3 cannot listen.
+// INFRA_HTTPD_MAX_CONNECTIONS, INFRA_HTTPD_FAST_LANES); a flag wins. SIGTERM or SIGINT stop it
+// gracefully: no new connections, requests in progress finish (at most 10 s). Exit codes: 0
+// stopped, 2 usage error, 3 cannot listen.
 #include <signal.h>
 
 #include <cstdio>
@@ -23,7 +23,7 @@ namespace {
 
 const char* const kHelp =
     "Usage: infra_httpd --db CONNINFO [--listen HOST:PORT] [--trusted-proxies CIDR[,CIDR...]]\n"
-    "                   [--static DIR] [--db-pool N] [--max-connections N]\n"
+    "                   [--static DIR] [--db-pool N] [--max-connections N] [--fast-lanes N]\n"
     "\n"
     "Serves infra_ext's HTTP API (/api/infrastructure/...), /api/guard/check for nginx\n"
     "auth_request, /metrics, /healthz and the admin page (/admin/infrastructure, from\n"
@@ -35,7 +35,9 @@ const char* const kHelp =
     "  --trusted-proxies LIST    proxies whose X-Forwarded-For is believed (default none)\n"
     "  --static DIR              the admin page's files\n"
     "  --db-pool N               database connections (default 8)\n"
-    "  --max-connections N       HTTP connections served at once (default 64)\n"
+    "  --max-connections N       threads serving HTTP connections (default 64)\n"
+    "  --fast-lanes N            epoll threads that answer keep-alive GET /api/guard/check\n"
+    "                            in batches (default 1; 0 = every connection on a thread)\n"
     "Each has an environment variable INFRA_HTTPD_<NAME> (e.g. INFRA_HTTPD_DB).\n"
     "Exit codes: 0 stopped by a signal, 2 usage error, 3 cannot listen.\n";
 
@@ -54,9 +56,12 @@ int main(int argc, char** argv) {
         {"--trusted-proxies", "INFRA_HTTPD_TRUSTED_PROXIES"},
         {"--static", "INFRA_HTTPD_STATIC"},
         {"--db-pool", "INFRA_HTTPD_DB_POOL"},
-        {"--max-connections", "INFRA_HTTPD_MAX_CONNECTIONS"}};
-    std::map<std::string, std::string> opt = {
-        {"--listen", "127.0.0.1:8080"}, {"--db-pool", "8"}, {"--max-connections", "64"}};
+        {"--max-connections", "INFRA_HTTPD_MAX_CONNECTIONS"},
+        {"--fast-lanes", "INFRA_HTTPD_FAST_LANES"}};
+    std::map<std::string, std::string> opt = {{"--listen", "127.0.0.1:8080"},
+                                              {"--db-pool", "8"},
+                                              {"--max-connections", "64"},
+                                              {"--fast-lanes", "1"}};
     for (const auto& [flag, env] : env_names) {
         if (const char* v = std::getenv(env)) opt[flag] = v;
     }
@@ -95,11 +100,12 @@ int main(int argc, char** argv) {
         host = host.substr(1, host.size() - 2);
 
     ApiOptions api;
-    size_t pool = 0, connections = 0;
+    size_t pool = 0, connections = 0, lanes = 0;
     try {
         api.trusted_proxies = TrustedProxies::parse(opt["--trusted-proxies"]);
         pool = std::stoul(opt["--db-pool"]);
         connections = std::stoul(opt["--max-connections"]);
+        lanes = std::stoul(opt["--fast-lanes"]);
     } catch (const std::exception& e) {
         return usage(e.what());
     }
@@ -118,6 +124,7 @@ int main(int argc, char** argv) {
     Metrics metrics;
     GuardedServerOptions server_options;
     server_options.max_connections = connections;
+    server_options.fast_lanes = lanes;
     GuardedServer server(server_options);
     install_api(server, db, metrics, api);
 

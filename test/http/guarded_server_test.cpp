@@ -23,6 +23,19 @@
 //    listen() returns, requests_in_progress() back to 0;
 //  - 50 concurrent keep-alive connections (max_connections 64) all served, twice;
 //  - SO_REUSEADDR without SO_REUSEPORT: a second server cannot bind the same port.
+// Each of those runs twice: with threads only, and with connections starting on a fast
+// lane (set_fast_route("/fast")) that hands them to the threads. With a lane, also:
+//  - GET /fast answered by the lane (204, its headers, Keep-Alive; a 403 with a body),
+//    three in a row and two pipelined, in order; on_headers never called for them;
+//  - requests arriving while the handler runs go to it together as the next batch;
+//  - a fast request followed by another in one write: the lane answers the first, the
+//    threads the second, and the connection stays with the threads;
+//  - a request the handler leaves unanswered is served by the threads (on_headers runs);
+//  - HTTP/1.0, a query, a percent-encoded path or header, Content-Length, Connection:
+//    close -> the threads answer;
+//  - the keep-alive count's last answer says "Connection: close" and the lane closes;
+//  - a half-sent head is cut without an answer at the header deadline;
+//  - stop_gracefully() closes idle lane connections at once and listen() returns.
 #include "http/guarded_server.hpp"
 
 #include <arpa/inet.h>
@@ -36,7 +49,9 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <cstring>
+#include <functional>
 #include <future>
 #include <memory>
 #include <mutex>
@@ -182,7 +197,9 @@ std::string post_head(const std::string& path, const std::string& framing_header
     return "POST " + path + " HTTP/1.1\r\nHost: test\r\n" + framing_headers + "\r\n";
 }
 
-class GuardedServerTest : public ::testing::Test {
+// Parameter: whether connections start on a fast lane (set_fast_route("/fast")); every
+// test above then runs both ways, its requests being handed from the lane to the threads.
+class GuardedServerTest : public ::testing::TestWithParam<bool> {
   protected:
     static GuardedServerOptions test_options() {
         GuardedServerOptions options;
@@ -192,12 +209,16 @@ class GuardedServerTest : public ::testing::Test {
         options.keep_alive_idle = milliseconds{1000};
         options.shutdown_grace = milliseconds{5000};
         options.max_header_bytes = 4096;
+        options.fast_lanes = 2;  // with set_fast_route (the default is 1): two lanes at once
         return options;
     }
 
-    void start(const GuardedServerOptions& options = test_options()) {
+    void start(const GuardedServerOptions& options = test_options(),
+               const std::function<void(GuardedServer&)>& configure = {}) {
         server_ = std::make_unique<GuardedServer>(options);
         add_routes(*server_);
+        if (GetParam()) add_fast_route(*server_);
+        if (configure) configure(*server_);
         port_ = server_->bind_to_any_port("127.0.0.1");
         ASSERT_GT(port_, 0);
         GuardedServer* server = server_.get();
@@ -265,6 +286,52 @@ class GuardedServerTest : public ::testing::Test {
         };
     }
 
+    // GET /fast on the lane: 204 with X-Lane: <requests in its batch>, X-Peer and X-Seen
+    // (its X-Test header); a request with "X-Unanswered" is left to the thread path, where
+    // GET /fast answers 200 "threads". fast_hold_ makes the handler wait (batches grow).
+    void add_fast_route(GuardedServer& server) {
+        server.Get("/fast", [](const httplib::Request&, httplib::Response& res) {
+            res.set_content("threads", "text/plain");
+        });
+        server.set_fast_route("/fast", [this](std::vector<FastLaneRequest>& requests) {
+            {
+                std::unique_lock<std::mutex> lock(fast_mutex_);
+                fast_batches_.push_back(requests.size());
+                fast_changed_.notify_all();
+                fast_changed_.wait(lock, [&] { return !fast_hold_; });
+            }
+            for (FastLaneRequest& r : requests) {
+                std::string seen;
+                bool unanswered = false;
+                for (const auto& [name, value] : r.headers) {
+                    if (name == "X-Test") seen = value;
+                    if (name == "X-Unanswered") unanswered = true;
+                }
+                if (unanswered) continue;
+                r.answered = true;
+                r.status = 204;
+                r.response_headers.emplace("X-Lane", std::to_string(requests.size()));
+                r.response_headers.emplace("X-Peer", r.peer);
+                r.response_headers.emplace("X-Seen", seen);
+                if (seen == "with-body") {
+                    r.status = 403;
+                    r.body = "{\"no\":1}";
+                }
+            }
+        });
+    }
+
+    void hold_fast(bool hold) {
+        std::lock_guard<std::mutex> lock(fast_mutex_);
+        fast_hold_ = hold;
+        fast_changed_.notify_all();
+    }
+
+    std::vector<std::size_t> fast_batches() {
+        std::lock_guard<std::mutex> lock(fast_mutex_);
+        return fast_batches_;
+    }
+
     // Sends request, expects one response with status and then the server's close.
     void expect_answer_and_close(const std::string& request, int status) {
         RawConnection client(port_);
@@ -286,9 +353,18 @@ class GuardedServerTest : public ::testing::Test {
     std::atomic<std::size_t> echo_max_seen_{0};
     std::mutex peers_mutex_;
     std::vector<std::string> peers_seen_;
+    std::mutex fast_mutex_;
+    std::condition_variable fast_changed_;
+    std::vector<std::size_t> fast_batches_;
+    bool fast_hold_ = false;
 };
 
-TEST_F(GuardedServerTest, ServesGetAndKeepsTheConnectionAliveForThreeRequests) {
+INSTANTIATE_TEST_SUITE_P(Transport, GuardedServerTest, ::testing::Values(false, true),
+                         [](const ::testing::TestParamInfo<bool>& info) {
+                             return info.param ? "FastLane" : "ThreadsOnly";
+                         });
+
+TEST_P(GuardedServerTest, ServesGetAndKeepsTheConnectionAliveForThreeRequests) {
     RawConnection client(port_);
     ASSERT_TRUE(client.connected());
     for (int i = 0; i < 3; ++i) {
@@ -311,7 +387,7 @@ TEST_F(GuardedServerTest, ServesGetAndKeepsTheConnectionAliveForThreeRequests) {
     }
 }
 
-TEST_F(GuardedServerTest, OnHeadersRefusalClosesAndNeverParsesTheBody) {
+TEST_P(GuardedServerTest, OnHeadersRefusalClosesAndNeverParsesTheBody) {
     const std::string smuggled = kGetHello;
     const std::string head = post_head(
         "/echo", "X-Block: yes\r\nContent-Length: " + std::to_string(smuggled.size()) + "\r\n");
@@ -335,7 +411,7 @@ TEST_F(GuardedServerTest, OnHeadersRefusalClosesAndNeverParsesTheBody) {
     EXPECT_EQ(echo_calls_.load(), 0);
 }
 
-TEST_F(GuardedServerTest, ContentLengthAboveTheLimitIsRefusedBeforeTheBody) {
+TEST_P(GuardedServerTest, ContentLengthAboveTheLimitIsRefusedBeforeTheBody) {
     RawConnection client(port_);
     ASSERT_TRUE(client.connected());
     const auto started = Clock::now();
@@ -351,7 +427,7 @@ TEST_F(GuardedServerTest, ContentLengthAboveTheLimitIsRefusedBeforeTheBody) {
     EXPECT_EQ(echo_calls_.load(), 0);
 }
 
-TEST_F(GuardedServerTest, ChunkedBodyBelowTheLimitArrivesWholeAndKeepsTheConnection) {
+TEST_P(GuardedServerTest, ChunkedBodyBelowTheLimitArrivesWholeAndKeepsTheConnection) {
     RawConnection client(port_);
     ASSERT_TRUE(client.connected());
     const std::string part(100, 'x');
@@ -368,7 +444,7 @@ TEST_F(GuardedServerTest, ChunkedBodyBelowTheLimitArrivesWholeAndKeepsTheConnect
     EXPECT_EQ(next->body, "hello");
 }
 
-TEST_F(GuardedServerTest, ChunkedBodyAboveTheLimitIsCutWith413) {
+TEST_P(GuardedServerTest, ChunkedBodyAboveTheLimitIsCutWith413) {
     RawConnection client(port_);
     ASSERT_TRUE(client.connected());
     std::string body;
@@ -384,7 +460,7 @@ TEST_F(GuardedServerTest, ChunkedBodyAboveTheLimitIsCutWith413) {
     EXPECT_LE(echo_max_seen_.load(), 1024u);
 }
 
-TEST_F(GuardedServerTest, ChunkSizeAboveTheLimitIsRefusedBeforeItsData) {
+TEST_P(GuardedServerTest, ChunkSizeAboveTheLimitIsRefusedBeforeItsData) {
     RawConnection client(port_);
     ASSERT_TRUE(client.connected());
     const auto started = Clock::now();
@@ -398,7 +474,7 @@ TEST_F(GuardedServerTest, ChunkSizeAboveTheLimitIsRefusedBeforeItsData) {
     EXPECT_EQ(echo_max_seen_.load(), 0u);
 }
 
-TEST_F(GuardedServerTest, AmbiguousFramingIsRefused) {
+TEST_P(GuardedServerTest, AmbiguousFramingIsRefused) {
     expect_answer_and_close(
         post_head("/echo", "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n") + "0\r\n\r\n",
         400);
@@ -417,7 +493,7 @@ TEST_F(GuardedServerTest, AmbiguousFramingIsRefused) {
 
 // Without Content-Length or Transfer-Encoding a request has no body (RFC 9112 6.3): the
 // route runs at once with an empty body instead of waiting for the client to close.
-TEST_F(GuardedServerTest, APostWithoutLengthHasAnEmptyBody) {
+TEST_P(GuardedServerTest, APostWithoutLengthHasAnEmptyBody) {
     RawConnection client(port_);
     ASSERT_TRUE(client.connected());
     ASSERT_TRUE(client.send_all(post_head("/echo", "")));
@@ -428,7 +504,7 @@ TEST_F(GuardedServerTest, APostWithoutLengthHasAnEmptyBody) {
     EXPECT_EQ(echo_calls_.load(), 1);
 }
 
-TEST_F(GuardedServerTest, UnreadBodyIsNotParsedAsTheNextRequest) {
+TEST_P(GuardedServerTest, UnreadBodyIsNotParsedAsTheNextRequest) {
     RawConnection client(port_);
     ASSERT_TRUE(client.connected());
     const std::string smuggled = kGetHello;
@@ -444,7 +520,7 @@ TEST_F(GuardedServerTest, UnreadBodyIsNotParsedAsTheNextRequest) {
     EXPECT_EQ(count_of(rest.data, "HTTP/1.1 "), 1u) << rest.data;
 }
 
-TEST_F(GuardedServerTest, SlowHeadersAreCutAtTheDeadlineWithoutAnAnswer) {
+TEST_P(GuardedServerTest, SlowHeadersAreCutAtTheDeadlineWithoutAnAnswer) {
     RawConnection client(port_);
     ASSERT_TRUE(client.connected());
     const std::string request = "GET /hello HTTP/1.1\r\nHost: test\r\nX-Slow: 1\r\n\r\n";
@@ -467,7 +543,7 @@ TEST_F(GuardedServerTest, SlowHeadersAreCutAtTheDeadlineWithoutAnAnswer) {
     EXPECT_LT(elapsed.count(), 2500);
 }
 
-TEST_F(GuardedServerTest, IdleKeepAliveConnectionIsClosed) {
+TEST_P(GuardedServerTest, IdleKeepAliveConnectionIsClosed) {
     RawConnection client(port_);
     ASSERT_TRUE(client.connected());
     ASSERT_TRUE(client.send_all(kGetHello));
@@ -480,7 +556,7 @@ TEST_F(GuardedServerTest, IdleKeepAliveConnectionIsClosed) {
     EXPECT_LT(since(idle_since).count(), 2500);
 }
 
-TEST_F(GuardedServerTest, BodyNotCompleteAtTheBodyDeadlineGets408) {
+TEST_P(GuardedServerTest, BodyNotCompleteAtTheBodyDeadlineGets408) {
     RawConnection client(port_);
     ASSERT_TRUE(client.connected());
     ASSERT_TRUE(client.send_all(post_head("/echo", "Content-Length: 100\r\n") + "only ten b"));
@@ -494,12 +570,12 @@ TEST_F(GuardedServerTest, BodyNotCompleteAtTheBodyDeadlineGets408) {
     EXPECT_EQ(echo_max_seen_.load(), 10u);
 }
 
-TEST_F(GuardedServerTest, HeadersAboveTheLimitAreRefusedWith431) {
+TEST_P(GuardedServerTest, HeadersAboveTheLimitAreRefusedWith431) {
     const std::string big(5000, 'h');  // max_header_bytes is 4096; one line stays < 8 KiB
     expect_answer_and_close("GET /hello HTTP/1.1\r\nX-Big: " + big + "\r\n\r\n", 431);
 }
 
-TEST_F(GuardedServerTest, RemoteAddrHeaderDoesNotChangeThePeer) {
+TEST_P(GuardedServerTest, RemoteAddrHeaderDoesNotChangeThePeer) {
     RawConnection client(port_);
     ASSERT_TRUE(client.connected());
     ASSERT_TRUE(client.send_all(
@@ -512,7 +588,7 @@ TEST_F(GuardedServerTest, RemoteAddrHeaderDoesNotChangeThePeer) {
     EXPECT_EQ(peers_seen_.front(), "127.0.0.1");
 }
 
-TEST_F(GuardedServerTest, StopGracefullyFinishesRequestsInProgress) {
+TEST_P(GuardedServerTest, StopGracefullyFinishesRequestsInProgress) {
     std::vector<std::future<std::optional<RawResponse>>> slow;
     for (int i = 0; i < 3; ++i) {
         slow.push_back(std::async(std::launch::async, [port = port_] {
@@ -556,7 +632,7 @@ TEST_F(GuardedServerTest, StopGracefullyFinishesRequestsInProgress) {
     EXPECT_FALSE(after.connected());
 }
 
-TEST_F(GuardedServerTest, FiftyConcurrentKeepAliveConnectionsAreAllServed) {
+TEST_P(GuardedServerTest, FiftyConcurrentKeepAliveConnectionsAreAllServed) {
     std::vector<std::unique_ptr<RawConnection>> clients;
     for (int i = 0; i < 50; ++i) {
         clients.push_back(std::make_unique<RawConnection>(port_));
@@ -573,7 +649,7 @@ TEST_F(GuardedServerTest, FiftyConcurrentKeepAliveConnectionsAreAllServed) {
     }
 }
 
-TEST_F(GuardedServerTest, SecondServerCannotBindTheSamePort) {
+TEST_P(GuardedServerTest, SecondServerCannotBindTheSamePort) {
     GuardedServer second(test_options());
     EXPECT_FALSE(second.bind_to_port("127.0.0.1", port_));
     // The first one still answers.
@@ -583,6 +659,189 @@ TEST_F(GuardedServerTest, SecondServerCannotBindTheSamePort) {
     const auto response = client.read_response(milliseconds{2000});
     ASSERT_TRUE(response.has_value());
     EXPECT_EQ(response->status, 200);
+}
+
+}  // namespace
+}  // namespace infra::http
+
+namespace infra::http {
+namespace {
+
+// ---- the fast lane itself (only with a lane) --------------------------------------------
+
+const std::string kGetFast = "GET /fast HTTP/1.1\r\nHost: test\r\n\r\n";
+
+std::string get_fast(const std::string& tag) {
+    return "GET /fast HTTP/1.1\r\nHost: test\r\nX-Test: " + tag + "\r\n\r\n";
+}
+
+TEST_P(GuardedServerTest, FastRequestsAreAnsweredOnTheLaneKeptAliveAndPipelined) {
+    if (!GetParam()) GTEST_SKIP() << "a fast lane only";
+    RawConnection client(port_);
+    ASSERT_TRUE(client.connected());
+    for (int i = 0; i < 3; ++i) {
+        ASSERT_TRUE(client.send_all(get_fast(std::to_string(i))));
+        const auto response = client.read_response(milliseconds{2000});
+        ASSERT_TRUE(response.has_value()) << i;
+        EXPECT_EQ(response->status, 204);
+        EXPECT_NE(response->head.find("X-Seen: " + std::to_string(i) + "\r\n"), std::string::npos);
+        EXPECT_NE(response->head.find("X-Peer: 127.0.0.1\r\n"), std::string::npos);
+        EXPECT_NE(response->head.find("Content-Length: 0\r\n"), std::string::npos);
+        EXPECT_NE(response->head.find("Keep-Alive: timeout=1, max=1000\r\n"), std::string::npos);
+        EXPECT_EQ(response->head.find("Connection:"), std::string::npos);
+    }
+    ASSERT_TRUE(client.send_all(get_fast("a") + get_fast("b")));
+    for (const char* tag : {"a", "b"}) {
+        const auto response = client.read_response(milliseconds{2000});
+        ASSERT_TRUE(response.has_value()) << tag;
+        EXPECT_EQ(response->status, 204);
+        EXPECT_NE(response->head.find(std::string("X-Seen: ") + tag + "\r\n"), std::string::npos);
+    }
+    ASSERT_TRUE(client.send_all(get_fast("with-body") + get_fast("c")));
+    auto response = client.read_response(milliseconds{2000});
+    ASSERT_TRUE(response.has_value());
+    EXPECT_EQ(response->status, 403);
+    EXPECT_EQ(response->body, "{\"no\":1}");
+    EXPECT_NE(response->head.find("Content-Type: application/json\r\n"), std::string::npos);
+    response = client.read_response(milliseconds{2000});
+    ASSERT_TRUE(response.has_value());
+    EXPECT_EQ(response->status, 204);
+    EXPECT_EQ(response->body, "");
+    std::lock_guard<std::mutex> lock(peers_mutex_);
+    EXPECT_TRUE(peers_seen_.empty()) << "on_headers never sees what the lane answers";
+}
+
+TEST_P(GuardedServerTest, FastRequestsArrivingTogetherShareABatch) {
+    if (!GetParam()) GTEST_SKIP() << "a fast lane only";
+    hold_fast(true);
+    std::vector<std::unique_ptr<RawConnection>> clients;
+    for (int i = 0; i < 12; ++i) {
+        clients.push_back(std::make_unique<RawConnection>(port_));
+        ASSERT_TRUE(clients.back()->connected());
+        ASSERT_TRUE(clients.back()->send_all(get_fast(std::to_string(i))));
+        if (i == 1) std::this_thread::sleep_for(milliseconds{100});  // both lanes hold one
+    }
+    std::this_thread::sleep_for(milliseconds{200});
+    hold_fast(false);
+    for (int i = 0; i < 12; ++i) {
+        const auto response =
+            clients[static_cast<std::size_t>(i)]->read_response(milliseconds{2000});
+        ASSERT_TRUE(response.has_value()) << i;
+        EXPECT_EQ(response->status, 204);
+        EXPECT_NE(response->head.find("X-Seen: " + std::to_string(i) + "\r\n"), std::string::npos);
+    }
+    std::size_t largest = 0, total = 0;
+    for (const std::size_t n : fast_batches()) {
+        largest = std::max(largest, n);
+        total += n;
+    }
+    EXPECT_EQ(total, 12u);
+    EXPECT_GE(largest, 4u) << "requests queued behind a running batch go together";
+}
+
+TEST_P(GuardedServerTest, AnotherRequestMovesTheConnectionToTheThreadsForGood) {
+    if (!GetParam()) GTEST_SKIP() << "a fast lane only";
+    RawConnection client(port_);
+    ASSERT_TRUE(client.connected());
+    ASSERT_TRUE(client.send_all(kGetFast));
+    auto response = client.read_response(milliseconds{2000});
+    ASSERT_TRUE(response.has_value());
+    EXPECT_EQ(response->status, 204);
+    // A fast request and another one in the same write: the first answered by the lane,
+    // the second by the threads, in order.
+    ASSERT_TRUE(client.send_all(kGetFast + kGetHello));
+    response = client.read_response(milliseconds{2000});
+    ASSERT_TRUE(response.has_value());
+    EXPECT_EQ(response->status, 204);
+    response = client.read_response(milliseconds{2000});
+    ASSERT_TRUE(response.has_value());
+    EXPECT_EQ(response->body, "hello");
+    ASSERT_TRUE(client.send_all(kGetFast));
+    response = client.read_response(milliseconds{2000});
+    ASSERT_TRUE(response.has_value());
+    EXPECT_EQ(response->status, 200);
+    EXPECT_EQ(response->body, "threads") << "the connection stays with the threads";
+}
+
+TEST_P(GuardedServerTest, AnUnansweredFastRequestIsServedByTheThreads) {
+    if (!GetParam()) GTEST_SKIP() << "a fast lane only";
+    RawConnection client(port_);
+    ASSERT_TRUE(client.connected());
+    ASSERT_TRUE(client.send_all(get_fast("1") + "GET /fast HTTP/1.1\r\nX-Unanswered: 1\r\n\r\n"));
+    auto response = client.read_response(milliseconds{2000});
+    ASSERT_TRUE(response.has_value());
+    EXPECT_EQ(response->status, 204);
+    response = client.read_response(milliseconds{2000});
+    ASSERT_TRUE(response.has_value());
+    EXPECT_EQ(response->body, "threads");
+    std::lock_guard<std::mutex> lock(peers_mutex_);
+    EXPECT_EQ(peers_seen_.size(), 1u) << "the guard (on_headers) ran for it";
+}
+
+TEST_P(GuardedServerTest, OtherShapesOfTheFastPathGoToTheThreads) {
+    if (!GetParam()) GTEST_SKIP() << "a fast lane only";
+    for (const std::string& request : {
+             std::string("GET /fast HTTP/1.0\r\nHost: test\r\n\r\n"),
+             std::string("GET /fast?x=1 HTTP/1.1\r\nHost: test\r\n\r\n"),
+             std::string("GET /fas%74 HTTP/1.1\r\nHost: test\r\n\r\n"),
+             std::string("GET /fast HTTP/1.1\r\nHost: test\r\nContent-Length: 0\r\n\r\n"),
+             std::string("GET /fast HTTP/1.1\r\nHost: test\r\nX-Test: %41\r\n\r\n"),
+             std::string("GET /fast HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"),
+         }) {
+        RawConnection client(port_);
+        ASSERT_TRUE(client.connected());
+        ASSERT_TRUE(client.send_all(request));
+        const auto response = client.read_response(milliseconds{2000});
+        ASSERT_TRUE(response.has_value()) << request;
+        EXPECT_EQ(response->status, 200) << request;
+        EXPECT_EQ(response->body, "threads") << request;
+    }
+    EXPECT_TRUE(fast_batches().empty());
+}
+
+TEST_P(GuardedServerTest, TheLastRequestOfAConnectionSaysClose) {
+    if (!GetParam()) GTEST_SKIP() << "a fast lane only";
+    TearDown();
+    start(test_options(), [](GuardedServer& server) { server.set_keep_alive_max_count(3); });
+    RawConnection client(port_);
+    ASSERT_TRUE(client.connected());
+    for (int i = 0; i < 3; ++i) {
+        ASSERT_TRUE(client.send_all(kGetFast));
+        const auto response = client.read_response(milliseconds{2000});
+        ASSERT_TRUE(response.has_value()) << i;
+        EXPECT_EQ(response->status, 204);
+        EXPECT_EQ(response->head.find("Connection: close") != std::string::npos, i == 2) << i;
+    }
+    const auto rest = client.read_until_close(milliseconds{2000});
+    EXPECT_TRUE(rest.closed);
+    EXPECT_EQ(rest.data, "");
+}
+
+TEST_P(GuardedServerTest, AHalfSentFastHeadIsCutAtTheHeaderDeadline) {
+    if (!GetParam()) GTEST_SKIP() << "a fast lane only";
+    RawConnection client(port_);
+    ASSERT_TRUE(client.connected());
+    const auto start = Clock::now();
+    ASSERT_TRUE(client.send_all("GET /fast HTTP/1.1\r\nHost: te"));
+    const auto rest = client.read_until_close(milliseconds{3000});
+    EXPECT_TRUE(rest.closed);
+    EXPECT_EQ(rest.data, "");
+    EXPECT_GE(since(start), milliseconds{900});
+    EXPECT_LE(since(start), milliseconds{1800});
+}
+
+TEST_P(GuardedServerTest, StopClosesIdleLaneConnectionsAndListenReturns) {
+    if (!GetParam()) GTEST_SKIP() << "a fast lane only";
+    RawConnection client(port_);
+    ASSERT_TRUE(client.connected());
+    ASSERT_TRUE(client.send_all(kGetFast));
+    ASSERT_TRUE(client.read_response(milliseconds{2000}).has_value());
+    const auto start = Clock::now();
+    server_->stop_gracefully();
+    EXPECT_EQ(listen_result_.wait_for(std::chrono::seconds{2}), std::future_status::ready);
+    const auto rest = client.read_until_close(milliseconds{2000});
+    EXPECT_TRUE(rest.closed);
+    EXPECT_LE(since(start), milliseconds{1000});
 }
 
 }  // namespace

@@ -1,0 +1,81 @@
+// fast_request_test.cpp: parse_fast_request (src/http/fast_request.*), which decides what
+// the fast lane may answer itself. Covered: the plain shape with headers (names as sent,
+// values trimmed); a head not complete yet; every shape that must go to the library
+// instead (another path, method or version, a query, body and Connection headers, '%',
+// bare LF — also before the head is complete —, folded or nameless lines, control bytes);
+// a second request behind the first is left for later.
+#include "http/fast_request.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace infra::http {
+namespace {
+
+using Kind = FastRequestHead::Kind;
+constexpr const char* kPath = "/api/guard/check";
+
+Kind kind_of(const std::string& bytes) {
+    return parse_fast_request(bytes, kPath).kind;
+}
+
+TEST(FastRequestTest, ThePlainShapeIsFast) {
+    const std::string head =
+        "GET /api/guard/check HTTP/1.1\r\nHost: x\r\nX-Forwarded-For:  10.1.2.3 , 10.0.0.1\t\r\n"
+        "x-original-content-length: 42\r\n\r\n";
+    const FastRequestHead parsed = parse_fast_request(head + "GET /next", kPath);
+    ASSERT_EQ(parsed.kind, Kind::kFast);
+    EXPECT_EQ(parsed.length, head.size());
+    ASSERT_EQ(parsed.headers.size(), 3u);
+    EXPECT_EQ(parsed.headers[1].first, "X-Forwarded-For");
+    EXPECT_EQ(parsed.headers[1].second, "10.1.2.3 , 10.0.0.1");
+    EXPECT_EQ(parsed.headers[2].first, "x-original-content-length");
+    EXPECT_EQ(kind_of("GET /api/guard/check HTTP/1.1\r\n\r\n"), Kind::kFast);
+    EXPECT_EQ(kind_of("GET /api/guard/check HTTP/1.1\r\nConnection: Keep-Alive\r\n\r\n"),
+              Kind::kFast);
+}
+
+TEST(FastRequestTest, AHeadNotCompleteYetIsIncomplete) {
+    EXPECT_EQ(kind_of(""), Kind::kIncomplete);
+    EXPECT_EQ(kind_of("GET /api/gu"), Kind::kIncomplete);
+    EXPECT_EQ(kind_of("GET /api/guard/check HTTP/1.1\r\nHost: x\r\n"), Kind::kIncomplete);
+}
+
+TEST(FastRequestTest, EverythingElseGoesToTheLibrary) {
+    for (const char* bytes : {
+             "POST /api/guard/check HTTP/1.1\r\n\r\n",
+             "HEAD /api/guard/check HTTP/1.1\r\n\r\n",
+             "GET /api/guard/check HTTP/1.0\r\n\r\n",
+             "GET /api/guard/check?x=1 HTTP/1.1\r\n\r\n",
+             "GET /api/guard/checkx HTTP/1.1\r\n\r\n",
+             "GET /api/guard/%63heck HTTP/1.1\r\n\r\n",
+             "GET /api/infrastructure/ddos/stats HTTP/1.1\r\n\r\n",
+             "GET /b",  // decided at the first differing byte
+             "GET /api/guard/check HTTP/1.1\r\nContent-Length: 0\r\n\r\n",
+             "GET /api/guard/check HTTP/1.1\r\ntransfer-encoding: chunked\r\n\r\n",
+             "GET /api/guard/check HTTP/1.1\r\nContent-Encoding: gzip\r\n\r\n",
+             "GET /api/guard/check HTTP/1.1\r\nExpect: 100-continue\r\n\r\n",
+             "GET /api/guard/check HTTP/1.1\r\nConnection: close\r\n\r\n",
+             "GET /api/guard/check HTTP/1.1\r\nX-Forwarded-For: 10.0.0.%31\r\n\r\n",
+             "GET /api/guard/check HTTP/1.1\r\nX-%41: 1\r\n\r\n",
+             "GET /api/guard/check HTTP/1.1\r\nHost: x\nX-Forwarded-For: 1.2.3.4\r\n\r\n",
+             "GET /api/guard/check HTTP/1.1\r\nHost: x\n",  // bare LF, head not complete
+             "GET /api/guard/check HTTP/1.1\r\n folded: x\r\n\r\n",
+             "GET /api/guard/check HTTP/1.1\r\n: nameless\r\n\r\n",
+             "GET /api/guard/check HTTP/1.1\r\nno colon\r\n\r\n",
+             "GET /api/guard/check HTTP/1.1\r\nX: a\rb\r\n\r\n",
+             "GET /api/guard/check HTTP/1.1\r\nX: caf\xc3\xa9\r\n\r\n",
+         }) {
+        EXPECT_EQ(kind_of(bytes), Kind::kOther) << bytes;
+    }
+}
+
+TEST(FastRequestTest, HeaderNamesCompareWithoutCase) {
+    EXPECT_TRUE(equals_ignoring_case("X-Forwarded-For", "x-forwarded-for"));
+    EXPECT_FALSE(equals_ignoring_case("X-Forwarded-For", "X-Forwarded-Fo"));
+    EXPECT_FALSE(equals_ignoring_case("a", "b"));
+}
+
+}  // namespace
+}  // namespace infra::http
