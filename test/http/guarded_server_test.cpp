@@ -669,14 +669,18 @@ namespace {
 
 // ---- the fast lane itself (only with a lane) --------------------------------------------
 
+// The same fixture, instantiated with a lane only: these tests are about the lane.
+class FastLaneTest : public GuardedServerTest {};
+INSTANTIATE_TEST_SUITE_P(Transport, FastLaneTest, ::testing::Values(true),
+                         [](const ::testing::TestParamInfo<bool>&) { return "FastLane"; });
+
 const std::string kGetFast = "GET /fast HTTP/1.1\r\nHost: test\r\n\r\n";
 
 std::string get_fast(const std::string& tag) {
     return "GET /fast HTTP/1.1\r\nHost: test\r\nX-Test: " + tag + "\r\n\r\n";
 }
 
-TEST_P(GuardedServerTest, FastRequestsAreAnsweredOnTheLaneKeptAliveAndPipelined) {
-    if (!GetParam()) GTEST_SKIP() << "a fast lane only";
+TEST_P(FastLaneTest, FastRequestsAreAnsweredOnTheLaneKeptAliveAndPipelined) {
     RawConnection client(port_);
     ASSERT_TRUE(client.connected());
     for (int i = 0; i < 3; ++i) {
@@ -711,8 +715,7 @@ TEST_P(GuardedServerTest, FastRequestsAreAnsweredOnTheLaneKeptAliveAndPipelined)
     EXPECT_TRUE(peers_seen_.empty()) << "on_headers never sees what the lane answers";
 }
 
-TEST_P(GuardedServerTest, FastRequestsArrivingTogetherShareABatch) {
-    if (!GetParam()) GTEST_SKIP() << "a fast lane only";
+TEST_P(FastLaneTest, FastRequestsArrivingTogetherShareABatch) {
     hold_fast(true);
     std::vector<std::unique_ptr<RawConnection>> clients;
     for (int i = 0; i < 12; ++i) {
@@ -739,8 +742,7 @@ TEST_P(GuardedServerTest, FastRequestsArrivingTogetherShareABatch) {
     EXPECT_GE(largest, 4u) << "requests queued behind a running batch go together";
 }
 
-TEST_P(GuardedServerTest, AnotherRequestMovesTheConnectionToTheThreadsForGood) {
-    if (!GetParam()) GTEST_SKIP() << "a fast lane only";
+TEST_P(FastLaneTest, AnotherRequestMovesTheConnectionToTheThreadsForGood) {
     RawConnection client(port_);
     ASSERT_TRUE(client.connected());
     ASSERT_TRUE(client.send_all(kGetFast));
@@ -763,8 +765,7 @@ TEST_P(GuardedServerTest, AnotherRequestMovesTheConnectionToTheThreadsForGood) {
     EXPECT_EQ(response->body, "threads") << "the connection stays with the threads";
 }
 
-TEST_P(GuardedServerTest, AnUnansweredFastRequestIsServedByTheThreads) {
-    if (!GetParam()) GTEST_SKIP() << "a fast lane only";
+TEST_P(FastLaneTest, AnUnansweredFastRequestIsServedByTheThreads) {
     RawConnection client(port_);
     ASSERT_TRUE(client.connected());
     ASSERT_TRUE(client.send_all(get_fast("1") + "GET /fast HTTP/1.1\r\nX-Unanswered: 1\r\n\r\n"));
@@ -778,8 +779,7 @@ TEST_P(GuardedServerTest, AnUnansweredFastRequestIsServedByTheThreads) {
     EXPECT_EQ(peers_seen_.size(), 1u) << "the guard (on_headers) ran for it";
 }
 
-TEST_P(GuardedServerTest, OtherShapesOfTheFastPathGoToTheThreads) {
-    if (!GetParam()) GTEST_SKIP() << "a fast lane only";
+TEST_P(FastLaneTest, OtherShapesOfTheFastPathGoToTheThreads) {
     for (const std::string& request : {
              std::string("GET /fast HTTP/1.0\r\nHost: test\r\n\r\n"),
              std::string("GET /fast?x=1 HTTP/1.1\r\nHost: test\r\n\r\n"),
@@ -799,8 +799,7 @@ TEST_P(GuardedServerTest, OtherShapesOfTheFastPathGoToTheThreads) {
     EXPECT_TRUE(fast_batches().empty());
 }
 
-TEST_P(GuardedServerTest, TheLastRequestOfAConnectionSaysClose) {
-    if (!GetParam()) GTEST_SKIP() << "a fast lane only";
+TEST_P(FastLaneTest, TheLastRequestOfAConnectionSaysClose) {
     TearDown();
     start(test_options(), [](GuardedServer& server) { server.set_keep_alive_max_count(3); });
     RawConnection client(port_);
@@ -817,8 +816,7 @@ TEST_P(GuardedServerTest, TheLastRequestOfAConnectionSaysClose) {
     EXPECT_EQ(rest.data, "");
 }
 
-TEST_P(GuardedServerTest, AHalfSentFastHeadIsCutAtTheHeaderDeadline) {
-    if (!GetParam()) GTEST_SKIP() << "a fast lane only";
+TEST_P(FastLaneTest, AHalfSentFastHeadIsCutAtTheHeaderDeadline) {
     RawConnection client(port_);
     ASSERT_TRUE(client.connected());
     const auto start = Clock::now();
@@ -830,8 +828,7 @@ TEST_P(GuardedServerTest, AHalfSentFastHeadIsCutAtTheHeaderDeadline) {
     EXPECT_LE(since(start), milliseconds{1800});
 }
 
-TEST_P(GuardedServerTest, StopClosesIdleLaneConnectionsAndListenReturns) {
-    if (!GetParam()) GTEST_SKIP() << "a fast lane only";
+TEST_P(FastLaneTest, StopClosesIdleLaneConnectionsAndListenReturns) {
     RawConnection client(port_);
     ASSERT_TRUE(client.connected());
     ASSERT_TRUE(client.send_all(kGetFast));
