@@ -10,6 +10,7 @@
 #      refused with 429 (not auth_request's 403: error_page maps the guard's verdict)
 #      and X-Infra-Verdict, Retry-After and RateLimit headers; the guard counted exactly
 #      100 for that client and nothing for nginx's own address; another client passes;
+#      nginx sends the checks over a few kept-alive connections (upstream keepalive);
 #  (3) the client chain: the test client at 127.0.0.1 shares nginx's (trusted) address,
 #      so its X-Forwarded-For is believed, as a load balancer's would be; a client at
 #      127.0.0.9 (untrusted) forging X-Forwarded-For is counted as 127.0.0.9 and still
@@ -63,6 +64,11 @@ my $user = $> == 0 ? 'user ' . getpwuid($>) . ';' : '';
 # The server block of docs/nginx-infra-guard.conf without its comments, with this test's
 # ports: keep the two identical (the suite's copy of the tree has no docs/ to read).
 my $front = <<"EOF";
+upstream infra_guard {
+    server 127.0.0.1:$guard_port;
+    keepalive 16;
+}
+
 server {
     listen 127.0.0.1:$front_port;
 
@@ -82,7 +88,9 @@ server {
 
     location = /_infra_guard {
         internal;
-        proxy_pass http://127.0.0.1:$guard_port/api/guard/check;
+        proxy_pass http://infra_guard/api/guard/check;
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
         proxy_pass_request_body off;
         proxy_pass_request_headers off;
         proxy_set_header Content-Length "";
@@ -213,6 +221,21 @@ is(guard_count($client, 'hour'), '100', '... and in the hour window');
 is(guard_count('127.0.0.1', 'minute'), $nginx_own_count,
 	"... and none against nginx's own address ($nginx_own_count from the test's start-up)");
 ok(served(through_nginx(forwarded_for => '192.0.2.11')), 'another client still gets the page');
+
+# Upstream keepalive: the checks travelled over a few kept-open connections, not one
+# connection each (which would leave ~100 closed ones in TIME-WAIT on infra_httpd's side).
+sub guard_port_sockets    # by TCP state: '01' established, '06' TIME-WAIT (/proc/net/tcp)
+{
+	my ($state) = @_;
+	my $local = sprintf(':%04X', $guard_port);
+	open(my $tcp, '<', '/proc/net/tcp') or return -1;
+	my $n = grep { my @f = split; $f[1] =~ /\Q$local\E$/ && $f[3] eq $state } <$tcp>;
+	close $tcp;
+	return $n;
+}
+my ($kept_open, $closed) = (guard_port_sockets('01'), guard_port_sockets('06'));
+ok($kept_open >= 1 && $kept_open <= 16 && $closed < 10,
+	"nginx reuses its connections to infra_httpd ($kept_open open, $closed closed)");
 
 # ---- (3) forged X-Forwarded-For ----------------------------------------------------------
 # 127.0.0.9 is an ordinary client: what it writes into X-Forwarded-For, even a chain that
