@@ -491,7 +491,11 @@ void answer_guard_checks(Database& db, Metrics& metrics, const TrustedProxies& t
         std::vector<std::string> forwarded_for;
         const std::string* original = nullptr;
         for (const auto& [name, value] : r.headers) {
-            if (equals_ignoring_case(name, "X-Forwarded-For")) forwarded_for.push_back(value);
+            // As cpp-httplib does for the thread path: a blank value is no header at all.
+            if (equals_ignoring_case(name, "X-Forwarded-For") &&
+                value.find_first_not_of(" \t") != std::string::npos) {
+                forwarded_for.push_back(value);
+            }
             if (original == nullptr && equals_ignoring_case(name, "X-Original-Content-Length")) {
                 original = &value;
             }
@@ -665,10 +669,13 @@ void install_api(GuardedServer& server, Database& db, Metrics& metrics, const Ap
     });
     // The same answers, for keep-alive connections, from the transport's fast lane: all
     // the checks that arrive together go to the database as one statement.
-    server.set_fast_route("/api/guard/check",
-                          [&db, &metrics, trusted, limits](std::vector<FastLaneRequest>& requests) {
-                              answer_guard_checks(db, metrics, trusted, *limits, requests);
-                          });
+    // Their own connections (options.lane_db) bound how long a lane can wait: a request
+    // whose check did not come back in time is served again by the thread path.
+    Database& lane_db = options.lane_db != nullptr ? *options.lane_db : db;
+    server.set_fast_route("/api/guard/check", [&lane_db, &metrics, trusted,
+                                               limits](std::vector<FastLaneRequest>& requests) {
+        answer_guard_checks(lane_db, metrics, trusted, *limits, requests);
+    });
     server.Get("/healthz", [&db](const httplib::Request&, httplib::Response& res) {
         current.route = "healthz";
         const bool ok = db.healthy();

@@ -34,6 +34,10 @@ struct ApiOptions {
     // and this many statements at once.
     std::size_t guard_max_batch = 64;
     std::size_t guard_batches_in_flight = 2;
+    // The fast lane's guard checks run on these connections when set (main.cpp: short
+    // connect and query timeouts, so a stuck database cannot hold a lane for long);
+    // otherwise on the shared pool.
+    Database* lane_db = nullptr;
 };
 
 // Installs the guard, authentication, routes, error handling and metrics on server.

@@ -1,6 +1,9 @@
 // database.cpp: see database.hpp.
 #include "http/database.hpp"
 
+#include <poll.h>
+
+#include <cerrno>
 #include <cstring>
 #include <memory>
 #include <utility>
@@ -56,6 +59,7 @@ StatusForSqlstate status_for_sqlstate(const std::string& s) {
 }
 
 // Hands a connection back when it goes out of scope (broken ones are closed).
+// (Defined before result_by, which marks a lease broken when its time is up.)
 class Database::Lease {
   public:
     explicit Lease(Database& db) : db_(db), conn_(db.acquire()) {}
@@ -70,9 +74,66 @@ class Database::Lease {
     bool broken_ = false;
 };
 
+namespace {
+
+// The result of the query sent on c, waiting for it until deadline at most: the last
+// result before libpq's end marker (one statement per query here). When the time is up
+// the lease is marked broken (the connection is closed, not reused) and a 503 thrown.
+template <typename LeaseT>
+PGresult* result_by(PGconn* c, std::chrono::steady_clock::time_point deadline, LeaseT& lease) {
+    PGresult* last = nullptr;
+    for (;;) {
+        while (!PQisBusy(c)) {
+            PGresult* r = PQgetResult(c);
+            if (r == nullptr) return last;
+            PQclear(last);
+            last = r;
+        }
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now());
+        struct pollfd pfd = {PQsocket(c), POLLIN, 0};
+        const int ready = left.count() > 0 ? ::poll(&pfd, 1, static_cast<int>(left.count())) : 0;
+        if (ready < 0 && errno == EINTR) continue;
+        if (ready <= 0) {
+            PQclear(last);
+            lease.mark_broken();
+            throw DbFailure(503, "unavailable", "the database did not answer in time",
+                            "Try again shortly.");
+        }
+        if (!PQconsumeInput(c)) {
+            PQclear(last);
+            return nullptr;  // checked() reports the connection's error
+        }
+    }
+}
+
+}  // namespace
+
 Database::Database(std::string conninfo, std::size_t pool_size,
-                   std::chrono::milliseconds acquire_timeout)
-    : conninfo_(std::move(conninfo)), acquire_timeout_(acquire_timeout), capacity_(pool_size) {}
+                   std::chrono::milliseconds acquire_timeout, DatabaseLimits limits)
+    : conninfo_(std::move(conninfo)),
+      acquire_timeout_(acquire_timeout),
+      limits_(std::move(limits)),
+      capacity_(pool_size) {}
+
+// The conninfo (key=value or URI) expanded as dbname, then the limits' keywords, which
+// take precedence over the same keywords in it.
+PGconn* Database::connect() const {
+    std::vector<const char*> keys = {"dbname"};
+    std::vector<const char*> values = {conninfo_.c_str()};
+    const std::string timeout = std::to_string(limits_.connect_timeout_s);
+    if (limits_.connect_timeout_s > 0) {
+        keys.push_back("connect_timeout");
+        values.push_back(timeout.c_str());
+    }
+    if (!limits_.application_name.empty()) {
+        keys.push_back("application_name");
+        values.push_back(limits_.application_name.c_str());
+    }
+    keys.push_back(nullptr);
+    values.push_back(nullptr);
+    return PQconnectdbParams(keys.data(), values.data(), 1);
+}
 
 Database::~Database() {
     for (Connection* c : idle_) {
@@ -96,7 +157,7 @@ Database::Connection* Database::acquire() {
     }
     ++open_;
     lock.unlock();
-    PGconn* c = PQconnectdb(conninfo_.c_str());
+    PGconn* c = connect();
     if (PQstatus(c) != CONNECTION_OK) {
         std::string why = PQerrorMessage(c);
         PQfinish(c);
@@ -172,18 +233,36 @@ std::vector<std::vector<std::optional<std::string>>> Database::rows(const std::s
     Lease lease(*this);
     try {
         Connection& conn = lease.connection();
+        const auto deadline = std::chrono::steady_clock::now() + limits_.query_timeout;
+        const bool timed = limits_.query_timeout.count() > 0;
         auto it = conn.prepared.find(sql);
         if (it == conn.prepared.end()) {
             const std::string name = "infra_" + std::to_string(conn.prepared.size());
-            checked(conn.pg, PQprepare(conn.pg, name.c_str(), sql.c_str(), 0, nullptr));
+            if (timed) {
+                if (!PQsendPrepare(conn.pg, name.c_str(), sql.c_str(), 0, nullptr)) {
+                    checked(conn.pg, nullptr);
+                }
+                checked(conn.pg, result_by(conn.pg, deadline, lease));
+            } else {
+                checked(conn.pg, PQprepare(conn.pg, name.c_str(), sql.c_str(), 0, nullptr));
+            }
             it = conn.prepared.emplace(sql, name).first;
         }
         std::vector<const char*> values;
         values.reserve(params.size());
         for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
-        Result r = checked(
-            conn.pg, PQexecPrepared(conn.pg, it->second.c_str(), static_cast<int>(values.size()),
-                                    values.data(), nullptr, nullptr, 0));
+        Result r;
+        if (timed) {
+            if (!PQsendQueryPrepared(conn.pg, it->second.c_str(), static_cast<int>(values.size()),
+                                     values.data(), nullptr, nullptr, 0)) {
+                checked(conn.pg, nullptr);
+            }
+            r = checked(conn.pg, result_by(conn.pg, deadline, lease));
+        } else {
+            r = checked(conn.pg,
+                        PQexecPrepared(conn.pg, it->second.c_str(), static_cast<int>(values.size()),
+                                       values.data(), nullptr, nullptr, 0));
+        }
         const int tuples = PQntuples(r.get());
         const int fields = PQnfields(r.get());
         std::vector<std::vector<std::optional<std::string>>> out(static_cast<size_t>(tuples));

@@ -57,10 +57,22 @@ StatusForSqlstate status_for_sqlstate(const std::string& sqlstate);
 
 using Params = std::vector<std::optional<std::string>>;
 
+// Bounds for a pool whose callers must never wait long (the fast lane's guard checks):
+// connecting gives up after connect_timeout_s, and row()/rows() after query_timeout
+// (the connection is then closed: a statement that did not answer is not trusted to
+// finish); application_name tells its sessions apart in pg_stat_activity. Zero or empty
+// means no bound / the conninfo's own name.
+struct DatabaseLimits {
+    int connect_timeout_s = 0;
+    std::chrono::milliseconds query_timeout{0};
+    std::string application_name;
+};
+
 class Database {
   public:
     Database(std::string conninfo, std::size_t pool_size,
-             std::chrono::milliseconds acquire_timeout = std::chrono::milliseconds(5000));
+             std::chrono::milliseconds acquire_timeout = std::chrono::milliseconds(5000),
+             DatabaseLimits limits = {});
     ~Database();
     Database(const Database&) = delete;
     Database& operator=(const Database&) = delete;
@@ -93,8 +105,11 @@ class Database {
     Connection* acquire();
     void release(Connection* conn, bool broken);
 
+    PGconn* connect() const;
+
     std::string conninfo_;
     std::chrono::milliseconds acquire_timeout_;
+    DatabaseLimits limits_;
     mutable std::mutex mutex_;
     std::condition_variable available_;
     std::vector<Connection*> idle_;

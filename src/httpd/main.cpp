@@ -10,6 +10,8 @@
 // stopped, 2 usage error, 3 cannot listen.
 #include <signal.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <map>
@@ -121,6 +123,16 @@ int main(int argc, char** argv) {
     signal(SIGPIPE, SIG_IGN);
 
     Database db(opt["--db"], pool);
+    // The lanes' own connections (one each): a lane answers many clients from one thread,
+    // so its wait on the database is bounded (connect 2 s, each statement 2 s, then the
+    // connection is dropped and the requests go to the thread path).
+    DatabaseLimits lane_limits;
+    lane_limits.connect_timeout_s = 2;
+    lane_limits.query_timeout = std::chrono::milliseconds(2000);
+    lane_limits.application_name = "infra_httpd fast lane";
+    Database lane_db(opt["--db"], std::max<size_t>(lanes, 1), std::chrono::milliseconds(2000),
+                     lane_limits);
+    api.lane_db = &lane_db;
     Metrics metrics;
     GuardedServerOptions server_options;
     server_options.max_connections = connections;

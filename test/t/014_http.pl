@@ -230,6 +230,30 @@ my $check_answer = do { local $/; <$check> };
 like($check_answer, qr{^HTTP/1\.1 403}, '/api/guard/check refuses a blocked client with 403');
 like($check_answer, qr/X-Infra-Verdict: blocked/i, '... saying why');
 
+# The fast lane's own database connection: a stuck database holds a lane 2 s at most.
+# A keep-alive check from a new client opens it; its backend is then stopped (SIGSTOP), so
+# the next check's statement cannot answer: after the lane's 2 s the connection is
+# dropped and the thread path answers the check (the database's normal connections are
+# untouched); then the lane opens a new connection and answers again.
+my $lane_client = HTTP::Tiny->new(timeout => 15, local_address => '127.0.0.7', keep_alive => 1);
+my $check_url = "http://127.0.0.1:$port/api/guard/check";
+is($lane_client->get($check_url)->{status}, 204, 'a keep-alive guard check (the fast lane): 204');
+my $lane_backend = sql("SELECT pid FROM pg_stat_activity
+                         WHERE application_name = 'infra_httpd fast lane'");
+like($lane_backend, qr/^\d+$/, "... on the lane's own database connection (backend $lane_backend)");
+kill 'STOP', $lane_backend;
+my $stuck_started = time();
+my $through_stuck = $lane_client->get($check_url);
+my $stuck_took = time() - $stuck_started;
+kill 'CONT', $lane_backend;
+is($through_stuck->{status}, 204, 'with that backend stopped, the check is still answered (204)');
+ok($stuck_took >= 1.5 && $stuck_took < 6,
+	sprintf('... after the lane gave up on the database (%.1f s; the bound is 2 s)', $stuck_took));
+is($lane_client->get($check_url)->{status}, 204, '... and the lane answers the next one');
+ok($node->poll_query_until('postgres',
+		"SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = $lane_backend"),
+	'... the stuck backend is gone once it runs again (its connection was closed)');
+
 # ---- (5) audit -----------------------------------------------------------------------------
 is(sql("SELECT token_label || '|' || http_client || '|' || (request_id ~ '^[0-9a-f]{16}\$')
           FROM infra.audit_log WHERE action = 'block' AND target = '198.51.100.20/32'"),
