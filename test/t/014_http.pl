@@ -254,6 +254,21 @@ ok($node->poll_query_until('postgres',
 		"SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = $lane_backend"),
 	'... the stuck backend is gone once it runs again (its connection was closed)');
 
+# A blank X-Forwarded-For line beside a real one (from the trusted proxy): no header at all,
+# on the lane as on the thread path, so the client is the real entry, not the proxy.
+for my $path ([ 'lane', '/api/guard/check', '198.51.100.61' ], [ 'threads', '/healthz', '198.51.100.62' ])
+{
+	my ($name, $target, $ip) = @$path;
+	my $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
+		LocalAddr => '127.0.0.2', Timeout => 5) or die "connect from 127.0.0.2: $!";
+	print $sock "GET $target HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: $ip\r\nX-Forwarded-For: \r\n\r\n";
+	my $status_line = <$sock>;
+	close $sock;
+	like($status_line, qr{^HTTP/1\.1 20[04]}, "a blank X-Forwarded-For line ($name): answered");
+	is(sql("SELECT infra.ip_stats('$ip')->'minute'->>'count'"), '1',
+		"... and counted against $ip, the real entry ($name)");
+}
+
 # ---- (5) audit -----------------------------------------------------------------------------
 is(sql("SELECT token_label || '|' || http_client || '|' || (request_id ~ '^[0-9a-f]{16}\$')
           FROM infra.audit_log WHERE action = 'block' AND target = '198.51.100.20/32'"),
