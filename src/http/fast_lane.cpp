@@ -126,7 +126,8 @@ struct FastLane::Connection {
     bool close_after_flush = false;
     bool hand_off = false;
     unsigned watched_events = EPOLLIN | EPOLLRDHUP;
-    bool again = false;  // complete requests left for the next pass
+    bool again = false;     // complete requests left for the next pass
+    bool deferred = false;  // in holds bytes not examined because an answer was unwritten
 };
 
 FastLane::FastLane(FastLaneOptions options, FastLaneHandler handler, HandOff hand_off,
@@ -237,9 +238,13 @@ void FastLane::serve_ready(std::vector<Connection*>& ready) {
     const bool stopping = stopping_;
     for (Connection* conn : ready) {
         conn->again = false;
-        if (conn->dead || conn->hand_off || !conn->out.empty() || conn->close_after_flush) {
+        if (conn->dead || conn->hand_off || conn->close_after_flush) continue;
+        if (!conn->out.empty()) {
+            // Answers in order: what it sent meanwhile waits until they are written.
+            conn->deferred = true;
             continue;
         }
+        conn->deferred = false;
         std::size_t offset = 0;
         std::size_t count = 0;
         for (;;) {
@@ -328,21 +333,41 @@ void FastLane::watch_output(Connection& conn, bool want) {
     conn.watched_events = events;
 }
 
-// After a pass: write, then keep, close or hand off the connection.
-void FastLane::settle(Connection& conn) {
+// After a pass: write, then keep, close or hand off the connection. True when it stays
+// and has complete requests for another pass (the caller schedules it).
+bool FastLane::settle(Connection& conn) {
     flush(conn);
     if (conn.dead) {
         close_connection(conn);
-    } else if (conn.hand_off) {
-        hand_off_connection(conn);  // with whatever answers are still unwritten
-    } else if (!conn.out.empty()) {
-        watch_output(conn, true);
-    } else if (conn.close_after_flush || (conn.peer_closed && !conn.again)) {
-        close_connection(conn);
-    } else {
-        watch_output(conn, false);
-        if (conn.in.empty()) conn.since = Clock::now();
+        return false;
     }
+    if (conn.hand_off) {
+        hand_off_connection(conn);  // with whatever answers are still unwritten
+        return false;
+    }
+    if (!conn.out.empty()) {
+        // Its further requests are served once the answers are written (EPOLLOUT).
+        if (conn.again) conn.deferred = true;
+        conn.again = false;
+        watch_output(conn, true);
+        return false;
+    }
+    if (conn.close_after_flush) {
+        close_connection(conn);
+        return false;
+    }
+    // Everything written: requests that came in behind the answers (pipelined, perhaps
+    // before the peer closed its side) are served in the next pass; level-triggered
+    // EPOLLIN does not fire again for bytes already read.
+    if (conn.deferred && !conn.in.empty()) conn.again = true;
+    conn.deferred = false;
+    if (conn.peer_closed && !conn.again) {
+        close_connection(conn);
+        return false;
+    }
+    watch_output(conn, false);
+    if (conn.in.empty()) conn.since = Clock::now();
+    return conn.again;
 }
 
 void FastLane::sweep(Clock::time_point now) {
@@ -422,9 +447,7 @@ void FastLane::run() {
         ready.erase(std::unique(ready.begin(), ready.end()), ready.end());
         serve_ready(ready);
         for (Connection* conn : ready) {
-            const bool wants_again = conn->again;
-            settle(*conn);  // may delete it
-            if (wants_again && connections_.count(conn)) again.push_back(conn);
+            if (settle(*conn)) again.push_back(conn);  // settle may delete it
         }
 
         const auto now = Clock::now();

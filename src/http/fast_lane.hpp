@@ -99,7 +99,7 @@ class FastLane {
     void read_from(Connection& conn);
     void serve_ready(std::vector<Connection*>& ready);
     void flush(Connection& conn);
-    void settle(Connection& conn);
+    bool settle(Connection& conn);
     void sweep(std::chrono::steady_clock::time_point now);
     void close_connection(Connection& conn);
     void hand_off_connection(Connection& conn);

@@ -35,7 +35,9 @@
 //    close -> the threads answer;
 //  - the keep-alive count's last answer says "Connection: close" and the lane closes;
 //  - a half-sent head is cut without an answer at the header deadline;
-//  - stop_gracefully() closes idle lane connections at once and listen() returns.
+//  - stop_gracefully() closes idle lane connections at once and listen() returns;
+//  - a request pipelined behind an answer not yet all written (8 MiB) is answered once it
+//    is, also when the client closed its side after sending it.
 #include "http/guarded_server.hpp"
 
 #include <arpa/inet.h>
@@ -106,6 +108,7 @@ class RawConnection {
     RawConnection& operator=(const RawConnection&) = delete;
 
     bool connected() const { return fd_ >= 0; }
+    void shutdown_write() { ::shutdown(fd_, SHUT_WR); }
     int connect_errno() const { return connect_errno_; }
 
     bool send_all(const std::string& bytes) {
@@ -286,9 +289,12 @@ class GuardedServerTest : public ::testing::TestWithParam<bool> {
         };
     }
 
+    static constexpr std::size_t kBigBody = std::size_t{8} << 20;
+
     // GET /fast on the lane: 204 with X-Lane: <requests in its batch>, X-Peer and X-Seen
-    // (its X-Test header); a request with "X-Unanswered" is left to the thread path, where
-    // GET /fast answers 200 "threads". fast_hold_ makes the handler wait (batches grow).
+    // (its X-Test header; "X-Test: big" gets a 8 MiB body); a request with "X-Unanswered"
+    // is left to the thread path, where GET /fast answers 200 "threads". fast_hold_ makes
+    // the handler wait (batches grow), except for the first fast_released_ batches.
     void add_fast_route(GuardedServer& server) {
         server.Get("/fast", [](const httplib::Request&, httplib::Response& res) {
             res.set_content("threads", "text/plain");
@@ -297,8 +303,9 @@ class GuardedServerTest : public ::testing::TestWithParam<bool> {
             {
                 std::unique_lock<std::mutex> lock(fast_mutex_);
                 fast_batches_.push_back(requests.size());
+                const std::size_t index = fast_batches_.size();
                 fast_changed_.notify_all();
-                fast_changed_.wait(lock, [&] { return !fast_hold_; });
+                fast_changed_.wait(lock, [&] { return !fast_hold_ || index <= fast_released_; });
             }
             for (FastLaneRequest& r : requests) {
                 std::string seen;
@@ -317,6 +324,7 @@ class GuardedServerTest : public ::testing::TestWithParam<bool> {
                     r.status = 403;
                     r.body = "{\"no\":1}";
                 }
+                if (seen == "big") r.body.assign(kBigBody, 'x');  // more than a socket buffers
             }
         });
     }
@@ -325,6 +333,20 @@ class GuardedServerTest : public ::testing::TestWithParam<bool> {
         std::lock_guard<std::mutex> lock(fast_mutex_);
         fast_hold_ = hold;
         fast_changed_.notify_all();
+    }
+
+    // With fast_hold_: lets the first count batches go, holds the later ones.
+    void release_fast_batches(std::size_t count) {
+        std::lock_guard<std::mutex> lock(fast_mutex_);
+        fast_released_ = count;
+        fast_changed_.notify_all();
+    }
+
+    // Waits (up to 2 s) until the handler has been called count times.
+    bool wait_for_fast_batches(std::size_t count) {
+        std::unique_lock<std::mutex> lock(fast_mutex_);
+        return fast_changed_.wait_for(lock, std::chrono::seconds{2},
+                                      [&] { return fast_batches_.size() >= count; });
     }
 
     std::vector<std::size_t> fast_batches() {
@@ -357,6 +379,7 @@ class GuardedServerTest : public ::testing::TestWithParam<bool> {
     std::condition_variable fast_changed_;
     std::vector<std::size_t> fast_batches_;
     bool fast_hold_ = false;
+    std::size_t fast_released_ = 0;
 };
 
 INSTANTIATE_TEST_SUITE_P(Transport, GuardedServerTest, ::testing::Values(false, true),
@@ -839,6 +862,30 @@ TEST_P(FastLaneTest, StopClosesIdleLaneConnectionsAndListenReturns) {
     const auto rest = client.read_until_close(milliseconds{2000});
     EXPECT_TRUE(rest.closed);
     EXPECT_LE(since(start), milliseconds{1000});
+}
+
+// A request pipelined behind an answer the lane could not write at once (8 MiB) is served
+// once that answer is out, also when the client has closed its side after sending it.
+TEST_P(FastLaneTest, ARequestBehindAnUnwrittenAnswerIsServedOnceItIsWritten) {
+    for (const bool half_close : {false, true}) {
+        RawConnection client(port_);
+        ASSERT_TRUE(client.connected());
+        ASSERT_TRUE(client.send_all(get_fast("big")));
+        std::this_thread::sleep_for(milliseconds{200});  // answer queued, not all written
+        ASSERT_TRUE(client.send_all(get_fast("after")));
+        if (half_close) client.shutdown_write();
+        std::this_thread::sleep_for(milliseconds{200});  // read by the lane meanwhile
+        const auto first = client.read_response(milliseconds{3000});
+        ASSERT_TRUE(first.has_value()) << half_close;
+        EXPECT_EQ(first->body.size(), kBigBody);
+        const auto second = client.read_response(milliseconds{2000});
+        ASSERT_TRUE(second.has_value()) << "half close: " << half_close;
+        EXPECT_EQ(second->status, 204);
+        EXPECT_NE(second->head.find("X-Seen: after\r\n"), std::string::npos);
+        if (half_close) {
+            EXPECT_TRUE(client.read_until_close(milliseconds{2000}).closed);
+        }
+    }
 }
 
 }  // namespace
