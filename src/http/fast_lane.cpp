@@ -230,11 +230,13 @@ void FastLane::read_from(Connection& conn) {
     }
 }
 
-// Parses the complete requests of every ready connection, has the handler answer them
-// all at once, and queues the answers.
+// Parses the complete requests of every ready connection, hands off (and removes from
+// ready) those whose next request is not a fast one, has the handler answer the rest all
+// at once, and queues the answers.
 void FastLane::serve_ready(std::vector<Connection*>& ready) {
     std::vector<FastLaneRequest> batch;
     std::vector<std::pair<Connection*, std::size_t>> owners;  // and the head's length
+    std::vector<Connection*> leaving;  // handed off with no request in this batch
     const bool stopping = stopping_;
     for (Connection* conn : ready) {
         conn->again = false;
@@ -255,14 +257,16 @@ void FastLane::serve_ready(std::vector<Connection*>& ready) {
             const std::string_view rest = std::string_view(conn->in).substr(offset);
             if (rest.empty()) break;
             FastRequestHead head = parse_fast_request(rest, options_.path);
+            if (head.kind == FastRequestHead::Kind::kIncomplete &&
+                rest.size() >= options_.max_header_bytes) {
+                head.kind = FastRequestHead::Kind::kOther;  // the thread path answers 431
+            }
             if (head.kind == FastRequestHead::Kind::kOther) {
                 conn->hand_off = true;
+                if (count == 0) leaving.push_back(conn);
                 break;
             }
-            if (head.kind == FastRequestHead::Kind::kIncomplete) {
-                if (rest.size() >= options_.max_header_bytes) conn->hand_off = true;
-                break;
-            }
+            if (head.kind == FastRequestHead::Kind::kIncomplete) break;
             FastLaneRequest request;
             request.peer = conn->peer;
             request.headers = std::move(head.headers);
@@ -273,6 +277,16 @@ void FastLane::serve_ready(std::vector<Connection*>& ready) {
             // The last request of the connection (or of the lane) ends its pass.
             if (conn->served + count >= options_.max_requests || stopping) break;
         }
+    }
+    // Before the handler (a database round trip): connections with nothing in the batch
+    // go to the thread path now, so that their requests do not wait for it.
+    if (!leaving.empty()) {
+        std::sort(leaving.begin(), leaving.end());
+        const auto is_leaving = [&](Connection* conn) {
+            return std::binary_search(leaving.begin(), leaving.end(), conn);
+        };
+        ready.erase(std::remove_if(ready.begin(), ready.end(), is_leaving), ready.end());
+        for (Connection* conn : leaving) hand_off_connection(*conn);  // deletes it
     }
     if (!batch.empty()) {
         try {

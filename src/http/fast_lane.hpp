@@ -17,7 +17,10 @@
 // of the last answer (an unfinished head is cut without an answer, as the library path
 // does); max_requests answers per connection, the last with "Connection: close".
 // While the handler runs (a database round trip) the lane waits: requests arriving
-// meanwhile go into the next batch.
+// meanwhile go into the next batch. Connections of a pass whose next request is not a
+// fast one are handed off before the handler runs, so they do not wait for it; but one
+// accepted while the handler runs is read only after it returns (the handler must bound
+// its own time, e.g. with a statement timeout).
 //
 // Threads and shared state: adopt() is called by the accept thread and hands the socket
 // over through a mutex-protected list and an eventfd; everything else (the connections,

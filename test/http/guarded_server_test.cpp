@@ -37,7 +37,9 @@
 //  - a half-sent head is cut without an answer at the header deadline;
 //  - stop_gracefully() closes idle lane connections at once and listen() returns;
 //  - a request pipelined behind an answer not yet all written (8 MiB) is answered once it
-//    is, also when the client closed its side after sending it.
+//    is, also when the client closed its side after sending it;
+//  - another request arriving in the same pass as fast ones is answered by the threads
+//    while the handler still holds the fast ones.
 #include "http/guarded_server.hpp"
 
 #include <arpa/inet.h>
@@ -238,6 +240,7 @@ class GuardedServerTest : public ::testing::TestWithParam<bool> {
 
     void TearDown() override {
         if (!server_) return;
+        hold_fast(false);  // a failed test may leave the lane in the handler
         server_->stop_gracefully();
         if (listen_result_.valid()) {
             EXPECT_EQ(listen_result_.wait_for(std::chrono::seconds{5}), std::future_status::ready);
@@ -885,6 +888,35 @@ TEST_P(FastLaneTest, ARequestBehindAnUnwrittenAnswerIsServedOnceItIsWritten) {
         if (half_close) {
             EXPECT_TRUE(client.read_until_close(milliseconds{2000}).closed);
         }
+    }
+}
+
+// A connection whose request is not a fast one leaves the lane before the handler runs:
+// it does not wait for the database round trip of the fast requests it arrived with.
+TEST_P(FastLaneTest, AnotherRequestDoesNotWaitForTheBatchItArrivedWith) {
+    TearDown();
+    GuardedServerOptions options = test_options();
+    options.fast_lanes = 1;
+    start(options);
+    hold_fast(true);
+    RawConnection first(port_);
+    ASSERT_TRUE(first.send_all(get_fast("first")));
+    ASSERT_TRUE(wait_for_fast_batches(1));  // the lane waits in the handler
+    RawConnection other(port_);
+    RawConnection fast(port_);
+    ASSERT_TRUE(other.send_all(kGetHello));
+    ASSERT_TRUE(fast.send_all(get_fast("second")));
+    std::this_thread::sleep_for(milliseconds{200});  // both adopted, both readable
+    release_fast_batches(1);  // one pass reads both; "second"'s batch is held
+    ASSERT_TRUE(wait_for_fast_batches(2));
+    const auto response = other.read_response(milliseconds{1000});
+    ASSERT_TRUE(response.has_value()) << "GET /hello waited for the lane's handler";
+    EXPECT_EQ(response->body, "hello");
+    hold_fast(false);
+    for (RawConnection* client : {&first, &fast}) {
+        const auto answer = client->read_response(milliseconds{2000});
+        ASSERT_TRUE(answer.has_value());
+        EXPECT_EQ(answer->status, 204);
     }
 }
 
