@@ -210,7 +210,7 @@ void FastLane::take_new_connections() {
 }
 
 void FastLane::read_from(Connection& conn) {
-    const std::size_t cap = options_.max_header_bytes + kReadChunk;
+    const std::size_t cap = read_capacity();
     char chunk[kReadChunk];
     while (conn.in.size() < cap) {
         const ssize_t n = ::recv(conn.sock, chunk, sizeof chunk, 0);
@@ -335,16 +335,25 @@ void FastLane::flush(Connection& conn) {
     }
 }
 
-void FastLane::watch_output(Connection& conn, bool want) {
-    // A peer that closed its side is not read again (its EOF would wake the loop forever).
-    const unsigned events =
-        (conn.peer_closed ? 0u : unsigned{EPOLLIN | EPOLLRDHUP}) | (want ? unsigned{EPOLLOUT} : 0u);
+// Reads only while it has room and owes no answer (backpressure: a client that does not
+// read its answers is not read either, instead of waking the loop at once, again and
+// again, for bytes it cannot take); writes while answers are unwritten. A peer that
+// closed its side is not read again (its EOF would wake the loop forever).
+void FastLane::update_interest(Connection& conn) {
+    const bool want_input =
+        !conn.peer_closed && conn.out.empty() && conn.in.size() < read_capacity();
+    const unsigned events = (want_input ? unsigned{EPOLLIN | EPOLLRDHUP} : 0u) |
+                            (conn.out.empty() ? 0u : unsigned{EPOLLOUT});
     if (conn.watched_events == events) return;
     epoll_event ev{};
     ev.events = events;
     ev.data.ptr = &conn;
     ::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, conn.sock, &ev);
     conn.watched_events = events;
+}
+
+std::size_t FastLane::read_capacity() const {
+    return options_.max_header_bytes + kReadChunk;
 }
 
 // After a pass: write, then keep, close or hand off the connection. True when it stays
@@ -363,7 +372,7 @@ bool FastLane::settle(Connection& conn) {
         // Its further requests are served once the answers are written (EPOLLOUT).
         if (conn.again) conn.deferred = true;
         conn.again = false;
-        watch_output(conn, true);
+        update_interest(conn);
         return false;
     }
     if (conn.close_after_flush) {
@@ -379,7 +388,7 @@ bool FastLane::settle(Connection& conn) {
         close_connection(conn);
         return false;
     }
-    watch_output(conn, false);
+    update_interest(conn);
     if (conn.in.empty()) conn.since = Clock::now();
     return conn.again;
 }

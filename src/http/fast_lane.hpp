@@ -106,7 +106,8 @@ class FastLane {
     void sweep(std::chrono::steady_clock::time_point now);
     void close_connection(Connection& conn);
     void hand_off_connection(Connection& conn);
-    void watch_output(Connection& conn, bool want);
+    void update_interest(Connection& conn);
+    std::size_t read_capacity() const;
 
     FastLaneOptions options_;
     FastLaneHandler handler_;

@@ -39,7 +39,9 @@
 //  - a request pipelined behind an answer not yet all written (8 MiB) is answered once it
 //    is, also when the client closed its side after sending it;
 //  - another request arriving in the same pass as fast ones is answered by the threads
-//    while the handler still holds the fast ones.
+//    while the handler still holds the fast ones;
+//  - a client sending requests without reading its answers costs (almost) no CPU while
+//    it does not read, and has all of them answered once it does.
 #include "http/guarded_server.hpp"
 
 #include <arpa/inet.h>
@@ -55,6 +57,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
+#include <ctime>
 #include <functional>
 #include <future>
 #include <memory>
@@ -918,6 +921,39 @@ TEST_P(FastLaneTest, AnotherRequestDoesNotWaitForTheBatchItArrivedWith) {
         ASSERT_TRUE(answer.has_value());
         EXPECT_EQ(answer->status, 204);
     }
+}
+
+double process_cpu_ms() {
+    timespec now{};
+    ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &now);
+    return static_cast<double>(now.tv_sec) * 1000.0 + static_cast<double>(now.tv_nsec) / 1e6;
+}
+
+// A client that sends requests but does not read the answers: the lane stops reading it
+// (instead of being woken for it in a loop) and serves the rest once it reads again.
+TEST_P(FastLaneTest, AClientThatDoesNotReadItsAnswersIsNotPolledInALoop) {
+    RawConnection client(port_);
+    ASSERT_TRUE(client.connected());
+    ASSERT_TRUE(client.send_all(get_fast("big")));
+    std::this_thread::sleep_for(milliseconds{200});  // answer queued, not all written
+    std::string more;
+    std::size_t requests = 0;
+    for (; more.size() < 40000; ++requests) more += get_fast("more");  // above the read cap
+    ASSERT_TRUE(client.send_all(more));
+    const double cpu_before = process_cpu_ms();
+    std::this_thread::sleep_for(milliseconds{1000});
+    EXPECT_LT(process_cpu_ms() - cpu_before, 200.0) << "CPU used while the client did not read";
+    const auto big = client.read_response(milliseconds{3000});
+    ASSERT_TRUE(big.has_value());
+    EXPECT_EQ(big->body.size(), kBigBody);
+    std::size_t answered = 0;
+    while (answered < requests) {
+        const auto response = client.read_response(milliseconds{2000});
+        if (!response) break;
+        EXPECT_EQ(response->status, 204);
+        ++answered;
+    }
+    EXPECT_EQ(answered, requests);
 }
 
 }  // namespace
