@@ -131,10 +131,11 @@ struct FastLane::Connection {
 };
 
 FastLane::FastLane(FastLaneOptions options, FastLaneHandler handler, HandOff hand_off,
-                   const std::atomic<bool>& stopping, int wake_fd)
+                   Closed closed, const std::atomic<bool>& stopping, int wake_fd)
     : options_(std::move(options)),
       handler_(std::move(handler)),
       hand_off_(std::move(hand_off)),
+      closed_(std::move(closed)),
       stopping_(stopping),
       wake_fd_(wake_fd) {
     epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
@@ -418,6 +419,7 @@ void FastLane::close_connection(Connection& conn) {
     ::close(conn.sock);
     connections_.erase(&conn);
     delete &conn;
+    if (closed_) closed_();
 }
 
 void FastLane::hand_off_connection(Connection& conn) {

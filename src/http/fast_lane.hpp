@@ -79,9 +79,13 @@ class FastLane {
         std::function<void(int sock, std::string unread, std::string unsent, std::size_t served,
                            std::chrono::steady_clock::time_point head_start)>;
 
+    // Called on the lane's thread after it closed a connection's socket itself (not for
+    // one it handed off).
+    using Closed = std::function<void()>;
+
     // wake_fd becomes readable when stopping turns true. Throws std::system_error when
     // epoll or the eventfd cannot be made.
-    FastLane(FastLaneOptions options, FastLaneHandler handler, HandOff hand_off,
+    FastLane(FastLaneOptions options, FastLaneHandler handler, HandOff hand_off, Closed closed,
              const std::atomic<bool>& stopping, int wake_fd);
     ~FastLane();  // joins (call stop() before, once stopping is true)
     FastLane(const FastLane&) = delete;
@@ -112,6 +116,7 @@ class FastLane {
     FastLaneOptions options_;
     FastLaneHandler handler_;
     HandOff hand_off_;
+    Closed closed_;
     const std::atomic<bool>& stopping_;
     int wake_fd_;
     int epoll_fd_ = -1;

@@ -41,7 +41,10 @@
 //  - another request arriving in the same pass as fast ones is answered by the threads
 //    while the handler still holds the fast ones;
 //  - a client sending requests without reading its answers costs (almost) no CPU while
-//    it does not read, and has all of them answered once it does.
+//    it does not read, and has all of them answered once it does;
+//  - at most max_open_connections are held open (on the lanes, queued for a thread, on
+//    a thread): beyond, a new connection is closed at once and counted; the count goes
+//    back to 0 when the clients leave, and new connections are served again.
 #include "http/guarded_server.hpp"
 
 #include <arpa/inet.h>
@@ -954,6 +957,51 @@ TEST_P(FastLaneTest, AClientThatDoesNotReadItsAnswersIsNotPolledInALoop) {
         ++answered;
     }
     EXPECT_EQ(answered, requests);
+}
+
+// Connections the lane hands to busy threads queue, but no more than max_open_connections
+// are held open: beyond it a new connection is closed at once (and counted), and once the
+// open ones go new ones are served again.
+TEST_P(FastLaneTest, ConnectionsAboveTheOpenCapAreClosedAtOnce) {
+    TearDown();
+    GuardedServerOptions options = test_options();
+    options.max_connections = 4;
+    options.max_open_connections = 8;
+    options.header_deadline = milliseconds{5000};
+    start(options);
+    constexpr std::size_t kClients = 20;
+    std::vector<std::unique_ptr<RawConnection>> clients;
+    for (std::size_t i = 0; i < kClients; ++i) {
+        clients.push_back(std::make_unique<RawConnection>(port_));
+        ASSERT_TRUE(clients.back()->connected()) << i;
+        // Not a fast request, head unfinished: handed off; 4 threads wait, 4 queue.
+        clients.back()->send_all("GET /hello HTTP/1.1\r\nHost: t\r\n");
+    }
+    std::this_thread::sleep_for(milliseconds{300});
+    for (std::size_t i = 0; i < kClients; ++i) {
+        const auto rest = clients[i]->read_until_close(milliseconds{50});
+        EXPECT_EQ(rest.closed, i >= 8) << "connection " << i;
+        EXPECT_EQ(rest.data, "") << "connection " << i;
+    }
+    EXPECT_EQ(server_->open_connections(), 8u);
+    EXPECT_EQ(server_->connections_refused(), kClients - 8);
+
+    clients.clear();
+    const auto deadline = Clock::now() + milliseconds{3000};
+    while (server_->open_connections() > 0 && Clock::now() < deadline) {
+        std::this_thread::sleep_for(milliseconds{10});
+    }
+    EXPECT_EQ(server_->open_connections(), 0u);
+    RawConnection client(port_);
+    ASSERT_TRUE(client.send_all(kGetHello));
+    const auto response = client.read_response(milliseconds{2000});
+    ASSERT_TRUE(response.has_value());
+    EXPECT_EQ(response->body, "hello");
+    ASSERT_TRUE(client.send_all(kGetFast));
+    const auto fast = client.read_response(milliseconds{2000});
+    ASSERT_TRUE(fast.has_value());
+    EXPECT_EQ(fast->body, "threads");
+    EXPECT_EQ(server_->connections_refused(), kClients - 8);
 }
 
 }  // namespace
