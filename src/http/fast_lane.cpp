@@ -239,6 +239,7 @@ void FastLane::serve_ready(std::vector<Connection*>& ready) {
     std::vector<std::pair<Connection*, std::size_t>> owners;  // and the head's length
     std::vector<Connection*> leaving;  // handed off with no request in this batch
     const bool stopping = stopping_;
+    const FastRequestLimits limits{options_.max_header_bytes, CPPHTTPLIB_HEADER_MAX_LENGTH};
     for (Connection* conn : ready) {
         conn->again = false;
         if (conn->dead || conn->hand_off || conn->close_after_flush) continue;
@@ -257,11 +258,8 @@ void FastLane::serve_ready(std::vector<Connection*>& ready) {
             }
             const std::string_view rest = std::string_view(conn->in).substr(offset);
             if (rest.empty()) break;
-            FastRequestHead head = parse_fast_request(rest, options_.path);
-            if (head.kind == FastRequestHead::Kind::kIncomplete &&
-                rest.size() >= options_.max_header_bytes) {
-                head.kind = FastRequestHead::Kind::kOther;  // the thread path answers 431
-            }
+            // A head the library would refuse (431, 400) is "other": the thread path answers.
+            FastRequestHead head = parse_fast_request(rest, options_.path, limits);
             if (head.kind == FastRequestHead::Kind::kOther) {
                 conn->hand_off = true;
                 if (count == 0) leaving.push_back(conn);

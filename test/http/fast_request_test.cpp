@@ -3,7 +3,8 @@
 // values trimmed); a head not complete yet; every shape that must go to the library
 // instead (another path, method or version, a query, body and Connection headers, '%',
 // bare LF — also before the head is complete —, folded or nameless lines, control bytes);
-// a second request behind the first is left for later.
+// a second request behind the first is left for later; heads and lines above the
+// library's limits are other (also before they are complete).
 #include "http/fast_request.hpp"
 
 #include <gtest/gtest.h>
@@ -69,6 +70,33 @@ TEST(FastRequestTest, EverythingElseGoesToTheLibrary) {
          }) {
         EXPECT_EQ(kind_of(bytes), Kind::kOther) << bytes;
     }
+}
+
+// What the library refuses (431 above max_head_bytes, 400 for a line above 8192 bytes with
+// its CRLF) is never fast: complete, and as soon as an incomplete head must exceed it.
+TEST(FastRequestTest, HeadsAboveTheLibrarysLimitsAreOther) {
+    const FastRequestLimits limits{200, 64};
+    const std::string start = "GET /api/guard/check HTTP/1.1\r\n";
+    const auto line = [](std::size_t bytes) {  // a header line of bytes with its CRLF
+        return "X: " + std::string(bytes - 5, 'a') + "\r\n";
+    };
+    const auto kind = [&](const std::string& bytes) {
+        return parse_fast_request(bytes, kPath, limits).kind;
+    };
+    EXPECT_EQ(kind(start + line(64) + "\r\n"), Kind::kFast);
+    EXPECT_EQ(kind(start + line(65) + "\r\n"), Kind::kOther);
+    EXPECT_EQ(kind(start + line(64).substr(0, 63)), Kind::kIncomplete);
+    EXPECT_EQ(kind(start + line(65).substr(0, 64)), Kind::kOther);  // no CRLF yet, too long
+    std::string exact = start;
+    while (exact.size() + 60 + 2 <= 200) exact += line(60);
+    exact += line(200 - 2 - exact.size()) + "\r\n";
+    ASSERT_EQ(exact.size(), 200u);
+    EXPECT_EQ(kind(exact), Kind::kFast);
+    EXPECT_EQ(kind(exact.substr(0, 199)), Kind::kIncomplete);
+    std::string above = exact;
+    above.insert(above.size() - 4, "a");  // 201 bytes
+    EXPECT_EQ(kind(above), Kind::kOther);
+    EXPECT_EQ(kind(above.substr(0, 200)), Kind::kOther);  // incomplete at 200: more to come
 }
 
 TEST(FastRequestTest, HeaderNamesCompareWithoutCase) {

@@ -22,7 +22,10 @@
 //  - stop_gracefully() with three /slow in progress: all 200, new connections refused,
 //    listen() returns, requests_in_progress() back to 0;
 //  - 50 concurrent keep-alive connections (max_connections 64) all served, twice;
-//  - SO_REUSEADDR without SO_REUSEPORT: a second server cannot bind the same port.
+//  - SO_REUSEADDR without SO_REUSEPORT: a second server cannot bind the same port;
+//  - a GET /fast head above max_header_bytes -> 431, one with a header line of 8193
+//    bytes -> 400 and a close, one of 8192 not refused (with a lane: handed to the
+//    threads, which answer as they do without one).
 // Each of those runs twice: with threads only, and with connections starting on a fast
 // lane (set_fast_route("/fast")) that hands them to the threads. With a lane, also:
 //  - GET /fast answered by the lane (204, its headers, Keep-Alive; a 403 with a body),
@@ -691,6 +694,39 @@ TEST_P(GuardedServerTest, SecondServerCannotBindTheSamePort) {
     const auto response = client.read_response(milliseconds{2000});
     ASSERT_TRUE(response.has_value());
     EXPECT_EQ(response->status, 200);
+}
+
+// Heads the library refuses get the same answer when they look like fast requests: the
+// lane hands them to the thread path instead of answering them.
+TEST_P(GuardedServerTest, AFastLookingHeadAboveTheHeaderLimitGets431EitherWay) {
+    expect_answer_and_close(
+        "GET /fast HTTP/1.1\r\nHost: t\r\nX-Pad: " + std::string(6000, 'a') + "\r\n\r\n", 431);
+}
+
+TEST_P(GuardedServerTest, AFastLookingHeaderLineAbove8KiBGets400EitherWay) {
+    TearDown();
+    GuardedServerOptions options = test_options();
+    options.max_header_bytes = 64 << 10;
+    start(options);
+    const auto head_with_line = [](std::size_t line_bytes) {  // with its CRLF
+        const std::string name = "X-Pad: ";
+        return "GET /fast HTTP/1.1\r\nHost: t\r\n" + name +
+               std::string(line_bytes - 2 - name.size(), 'a') + "\r\n\r\n";
+    };
+    // One byte more than cpp-httplib's CPPHTTPLIB_HEADER_MAX_LENGTH: the library's 400
+    // (without "Connection: close", but the connection ends) both ways.
+    RawConnection refused(port_);
+    ASSERT_TRUE(refused.send_all(head_with_line(8193)));
+    const auto rest = refused.read_until_close(milliseconds{2000});
+    EXPECT_TRUE(rest.closed);
+    EXPECT_EQ(rest.data.rfind("HTTP/1.1 400 Bad Request\r\n", 0), 0u) << rest.data.substr(0, 200);
+    EXPECT_EQ(count_of(rest.data, "HTTP/1.1 "), 1u);
+    // At the limit: not refused (the lane answers it; without a lane there is no /fast).
+    RawConnection client(port_);
+    ASSERT_TRUE(client.send_all(head_with_line(8192)));
+    const auto response = client.read_response(milliseconds{2000});
+    ASSERT_TRUE(response.has_value());
+    EXPECT_EQ(response->status, GetParam() ? 204 : 404);
 }
 
 }  // namespace
