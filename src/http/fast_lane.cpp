@@ -128,6 +128,7 @@ struct FastLane::Connection {
     unsigned watched_events = EPOLLIN | EPOLLRDHUP;
     bool again = false;     // complete requests left for the next pass
     bool deferred = false;  // in holds bytes not examined because an answer was unwritten
+    FastRequestScan scan;   // how far the head at the start of in has been examined
 };
 
 FastLane::FastLane(FastLaneOptions options, FastLaneHandler handler, HandOff hand_off,
@@ -259,7 +260,12 @@ void FastLane::serve_ready(std::vector<Connection*>& ready) {
             const std::string_view rest = std::string_view(conn->in).substr(offset);
             if (rest.empty()) break;
             // A head the library would refuse (431, 400) is "other": the thread path answers.
-            FastRequestHead head = parse_fast_request(rest, options_.path, limits);
+            // A head dripping in is examined from where the last pass stopped, not again
+            // from its start. The scan of an incomplete head behind answered ones is kept
+            // too: once their heads are erased from in (below), it is at in's start.
+            FastRequestScan scan = offset == 0 ? conn->scan : FastRequestScan{};
+            FastRequestHead head = parse_fast_request(rest, options_.path, limits, &scan);
+            conn->scan = head.kind == FastRequestHead::Kind::kIncomplete ? scan : FastRequestScan{};
             if (head.kind == FastRequestHead::Kind::kOther) {
                 conn->hand_off = true;
                 if (count == 0) leaving.push_back(conn);

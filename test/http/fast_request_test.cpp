@@ -4,11 +4,13 @@
 // instead (another path, method or version, a query, body and Connection headers, '%',
 // bare LF — also before the head is complete —, folded or nameless lines, control bytes);
 // a second request behind the first is left for later; heads and lines above the
-// library's limits are other (also before they are complete).
+// library's limits are other (also before they are complete); a scan resumed byte by
+// byte judges every prefix as a fresh parse does, having examined each byte once.
 #include "http/fast_request.hpp"
 
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <string>
 
 namespace infra::http {
@@ -97,6 +99,33 @@ TEST(FastRequestTest, HeadsAboveTheLibrarysLimitsAreOther) {
     above.insert(above.size() - 4, "a");  // 201 bytes
     EXPECT_EQ(kind(above), Kind::kOther);
     EXPECT_EQ(kind(above.substr(0, 200)), Kind::kOther);  // incomplete at 200: more to come
+}
+
+// A head arriving a byte at a time, examined with a kept FastRequestScan, is judged as a
+// fresh parse of the same bytes would judge it, at every step.
+TEST(FastRequestTest, AResumedScanJudgesAsAFreshParse) {
+    const FastRequestLimits limits{300, 40};
+    for (const std::string& bytes : {
+             std::string("GET /api/guard/check HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n\r\nGET /n"),
+             std::string("GET /api/guard/check HTTP/1.1\r\nHost: x\r\nX-A: 1\nX-B: 2\r\n\r\n"),
+             std::string("GET /api/guard/check HTTP/1.1\r\nX-Long: ") + std::string(40, 'a') +
+                 "\r\n\r\n",
+             std::string("GET /api/guard/check HTTP/1.1\r\n") + std::string(8, 'x') + "\r\r\n\r\n",
+             std::string("GET /api/guard/check HTTP/1.1\r\nContent-Length: 0\r\n\r\n"),
+         }) {
+        FastRequestScan scan;
+        for (std::size_t size = 0; size <= bytes.size(); ++size) {
+            const std::string_view prefix(bytes.data(), size);
+            const FastRequestHead fresh = parse_fast_request(prefix, kPath, limits);
+            const FastRequestHead resumed = parse_fast_request(prefix, kPath, limits, &scan);
+            ASSERT_EQ(resumed.kind, fresh.kind) << bytes << " at " << size;
+            EXPECT_EQ(resumed.length, fresh.length) << bytes << " at " << size;
+            if (fresh.kind != Kind::kIncomplete) break;
+            // Each byte once: the request line is compared, the rest scanned as it comes.
+            const std::size_t line = std::strlen("GET /api/guard/check HTTP/1.1\r\n");
+            EXPECT_EQ(scan.examined, size < line ? 0 : size) << bytes << " at " << size;
+        }
+    }
 }
 
 TEST(FastRequestTest, HeaderNamesCompareWithoutCase) {

@@ -47,7 +47,8 @@
 //    it does not read, and has all of them answered once it does;
 //  - at most max_open_connections are held open (on the lanes, queued for a thread, on
 //    a thread): beyond, a new connection is closed at once and counted; the count goes
-//    back to 0 when the clients leave, and new connections are served again.
+//    back to 0 when the clients leave, and new connections are served again;
+//  - a head dripping in behind an answered one is answered once complete.
 #include "http/guarded_server.hpp"
 
 #include <arpa/inet.h>
@@ -1038,6 +1039,25 @@ TEST_P(FastLaneTest, ConnectionsAboveTheOpenCapAreClosedAtOnce) {
     ASSERT_TRUE(fast.has_value());
     EXPECT_EQ(fast->body, "threads");
     EXPECT_EQ(server_->connections_refused(), kClients - 8);
+}
+
+// A head dripping in a few bytes at a time, behind one answered in the same read, is
+// examined piece by piece (not from its start each time) and answered as a whole.
+TEST_P(FastLaneTest, AHeadDrippingInBehindAnAnsweredOneIsServed) {
+    RawConnection client(port_);
+    ASSERT_TRUE(client.connected());
+    const std::string drip = get_fast("drip");
+    ASSERT_TRUE(client.send_all(get_fast("first") + drip.substr(0, 25)));
+    for (std::size_t at = 25; at < drip.size(); at += 3) {
+        std::this_thread::sleep_for(milliseconds{10});
+        ASSERT_TRUE(client.send_all(drip.substr(at, 3)));
+    }
+    for (const char* tag : {"first", "drip"}) {
+        const auto response = client.read_response(milliseconds{2000});
+        ASSERT_TRUE(response.has_value()) << tag;
+        EXPECT_EQ(response->status, 204) << tag;
+        EXPECT_NE(response->head.find(std::string("X-Seen: ") + tag + "\r\n"), std::string::npos);
+    }
 }
 
 }  // namespace
