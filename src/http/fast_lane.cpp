@@ -126,14 +126,17 @@ struct FastLane::Connection {
     bool close_after_flush = false;
     bool hand_off = false;
     unsigned watched_events = EPOLLIN | EPOLLRDHUP;
-    bool again = false;  // complete requests left for the next pass
+    bool again = false;     // complete requests left for the next pass
+    bool deferred = false;  // in holds bytes not examined because an answer was unwritten
+    FastRequestScan scan;   // how far the head at the start of in has been examined
 };
 
 FastLane::FastLane(FastLaneOptions options, FastLaneHandler handler, HandOff hand_off,
-                   const std::atomic<bool>& stopping, int wake_fd)
+                   Closed closed, const std::atomic<bool>& stopping, int wake_fd)
     : options_(std::move(options)),
       handler_(std::move(handler)),
       hand_off_(std::move(hand_off)),
+      closed_(std::move(closed)),
       stopping_(stopping),
       wake_fd_(wake_fd) {
     epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
@@ -209,7 +212,7 @@ void FastLane::take_new_connections() {
 }
 
 void FastLane::read_from(Connection& conn) {
-    const std::size_t cap = options_.max_header_bytes + kReadChunk;
+    const std::size_t cap = read_capacity();
     char chunk[kReadChunk];
     while (conn.in.size() < cap) {
         const ssize_t n = ::recv(conn.sock, chunk, sizeof chunk, 0);
@@ -229,17 +232,24 @@ void FastLane::read_from(Connection& conn) {
     }
 }
 
-// Parses the complete requests of every ready connection, has the handler answer them
-// all at once, and queues the answers.
+// Parses the complete requests of every ready connection, hands off (and removes from
+// ready) those whose next request is not a fast one, has the handler answer the rest all
+// at once, and queues the answers.
 void FastLane::serve_ready(std::vector<Connection*>& ready) {
     std::vector<FastLaneRequest> batch;
     std::vector<std::pair<Connection*, std::size_t>> owners;  // and the head's length
+    std::vector<Connection*> leaving;  // handed off with no request in this batch
     const bool stopping = stopping_;
+    const FastRequestLimits limits{options_.max_header_bytes, CPPHTTPLIB_HEADER_MAX_LENGTH};
     for (Connection* conn : ready) {
         conn->again = false;
-        if (conn->dead || conn->hand_off || !conn->out.empty() || conn->close_after_flush) {
+        if (conn->dead || conn->hand_off || conn->close_after_flush) continue;
+        if (!conn->out.empty()) {
+            // Answers in order: what it sent meanwhile waits until they are written.
+            conn->deferred = true;
             continue;
         }
+        conn->deferred = false;
         std::size_t offset = 0;
         std::size_t count = 0;
         for (;;) {
@@ -249,15 +259,19 @@ void FastLane::serve_ready(std::vector<Connection*>& ready) {
             }
             const std::string_view rest = std::string_view(conn->in).substr(offset);
             if (rest.empty()) break;
-            FastRequestHead head = parse_fast_request(rest, options_.path);
+            // A head the library would refuse (431, 400) is "other": the thread path answers.
+            // A head dripping in is examined from where the last pass stopped, not again
+            // from its start. The scan of an incomplete head behind answered ones is kept
+            // too: once their heads are erased from in (below), it is at in's start.
+            FastRequestScan scan = offset == 0 ? conn->scan : FastRequestScan{};
+            FastRequestHead head = parse_fast_request(rest, options_.path, limits, &scan);
+            conn->scan = head.kind == FastRequestHead::Kind::kIncomplete ? scan : FastRequestScan{};
             if (head.kind == FastRequestHead::Kind::kOther) {
                 conn->hand_off = true;
+                if (count == 0) leaving.push_back(conn);
                 break;
             }
-            if (head.kind == FastRequestHead::Kind::kIncomplete) {
-                if (rest.size() >= options_.max_header_bytes) conn->hand_off = true;
-                break;
-            }
+            if (head.kind == FastRequestHead::Kind::kIncomplete) break;
             FastLaneRequest request;
             request.peer = conn->peer;
             request.headers = std::move(head.headers);
@@ -268,6 +282,16 @@ void FastLane::serve_ready(std::vector<Connection*>& ready) {
             // The last request of the connection (or of the lane) ends its pass.
             if (conn->served + count >= options_.max_requests || stopping) break;
         }
+    }
+    // Before the handler (a database round trip): connections with nothing in the batch
+    // go to the thread path now, so that their requests do not wait for it.
+    if (!leaving.empty()) {
+        std::sort(leaving.begin(), leaving.end());
+        const auto is_leaving = [&](Connection* conn) {
+            return std::binary_search(leaving.begin(), leaving.end(), conn);
+        };
+        ready.erase(std::remove_if(ready.begin(), ready.end(), is_leaving), ready.end());
+        for (Connection* conn : leaving) hand_off_connection(*conn);  // deletes it
     }
     if (!batch.empty()) {
         try {
@@ -316,10 +340,15 @@ void FastLane::flush(Connection& conn) {
     }
 }
 
-void FastLane::watch_output(Connection& conn, bool want) {
-    // A peer that closed its side is not read again (its EOF would wake the loop forever).
-    const unsigned events =
-        (conn.peer_closed ? 0u : unsigned{EPOLLIN | EPOLLRDHUP}) | (want ? unsigned{EPOLLOUT} : 0u);
+// Reads only while it has room and owes no answer (backpressure: a client that does not
+// read its answers is not read either, instead of waking the loop at once, again and
+// again, for bytes it cannot take); writes while answers are unwritten. A peer that
+// closed its side is not read again (its EOF would wake the loop forever).
+void FastLane::update_interest(Connection& conn) {
+    const bool want_input =
+        !conn.peer_closed && conn.out.empty() && conn.in.size() < read_capacity();
+    const unsigned events = (want_input ? unsigned{EPOLLIN | EPOLLRDHUP} : 0u) |
+                            (conn.out.empty() ? 0u : unsigned{EPOLLOUT});
     if (conn.watched_events == events) return;
     epoll_event ev{};
     ev.events = events;
@@ -328,21 +357,45 @@ void FastLane::watch_output(Connection& conn, bool want) {
     conn.watched_events = events;
 }
 
-// After a pass: write, then keep, close or hand off the connection.
-void FastLane::settle(Connection& conn) {
+std::size_t FastLane::read_capacity() const {
+    return options_.max_header_bytes + kReadChunk;
+}
+
+// After a pass: write, then keep, close or hand off the connection. True when it stays
+// and has complete requests for another pass (the caller schedules it).
+bool FastLane::settle(Connection& conn) {
     flush(conn);
     if (conn.dead) {
         close_connection(conn);
-    } else if (conn.hand_off) {
-        hand_off_connection(conn);  // with whatever answers are still unwritten
-    } else if (!conn.out.empty()) {
-        watch_output(conn, true);
-    } else if (conn.close_after_flush || (conn.peer_closed && !conn.again)) {
-        close_connection(conn);
-    } else {
-        watch_output(conn, false);
-        if (conn.in.empty()) conn.since = Clock::now();
+        return false;
     }
+    if (conn.hand_off) {
+        hand_off_connection(conn);  // with whatever answers are still unwritten
+        return false;
+    }
+    if (!conn.out.empty()) {
+        // Its further requests are served once the answers are written (EPOLLOUT).
+        if (conn.again) conn.deferred = true;
+        conn.again = false;
+        update_interest(conn);
+        return false;
+    }
+    if (conn.close_after_flush) {
+        close_connection(conn);
+        return false;
+    }
+    // Everything written: requests that came in behind the answers (pipelined, perhaps
+    // before the peer closed its side) are served in the next pass; level-triggered
+    // EPOLLIN does not fire again for bytes already read.
+    if (conn.deferred && !conn.in.empty()) conn.again = true;
+    conn.deferred = false;
+    if (conn.peer_closed && !conn.again) {
+        close_connection(conn);
+        return false;
+    }
+    update_interest(conn);
+    if (conn.in.empty()) conn.since = Clock::now();
+    return conn.again;
 }
 
 void FastLane::sweep(Clock::time_point now) {
@@ -370,6 +423,7 @@ void FastLane::close_connection(Connection& conn) {
     ::close(conn.sock);
     connections_.erase(&conn);
     delete &conn;
+    if (closed_) closed_();
 }
 
 void FastLane::hand_off_connection(Connection& conn) {
@@ -422,9 +476,7 @@ void FastLane::run() {
         ready.erase(std::unique(ready.begin(), ready.end()), ready.end());
         serve_ready(ready);
         for (Connection* conn : ready) {
-            const bool wants_again = conn->again;
-            settle(*conn);  // may delete it
-            if (wants_again && connections_.count(conn)) again.push_back(conn);
+            if (settle(*conn)) again.push_back(conn);  // settle may delete it
         }
 
         const auto now = Clock::now();

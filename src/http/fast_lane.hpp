@@ -17,7 +17,10 @@
 // of the last answer (an unfinished head is cut without an answer, as the library path
 // does); max_requests answers per connection, the last with "Connection: close".
 // While the handler runs (a database round trip) the lane waits: requests arriving
-// meanwhile go into the next batch.
+// meanwhile go into the next batch. Connections of a pass whose next request is not a
+// fast one are handed off before the handler runs, so they do not wait for it; but one
+// accepted while the handler runs is read only after it returns (the handler must bound
+// its own time, e.g. with a statement timeout).
 //
 // Threads and shared state: adopt() is called by the accept thread and hands the socket
 // over through a mutex-protected list and an eventfd; everything else (the connections,
@@ -76,9 +79,13 @@ class FastLane {
         std::function<void(int sock, std::string unread, std::string unsent, std::size_t served,
                            std::chrono::steady_clock::time_point head_start)>;
 
+    // Called on the lane's thread after it closed a connection's socket itself (not for
+    // one it handed off).
+    using Closed = std::function<void()>;
+
     // wake_fd becomes readable when stopping turns true. Throws std::system_error when
     // epoll or the eventfd cannot be made.
-    FastLane(FastLaneOptions options, FastLaneHandler handler, HandOff hand_off,
+    FastLane(FastLaneOptions options, FastLaneHandler handler, HandOff hand_off, Closed closed,
              const std::atomic<bool>& stopping, int wake_fd);
     ~FastLane();  // joins (call stop() before, once stopping is true)
     FastLane(const FastLane&) = delete;
@@ -99,15 +106,17 @@ class FastLane {
     void read_from(Connection& conn);
     void serve_ready(std::vector<Connection*>& ready);
     void flush(Connection& conn);
-    void settle(Connection& conn);
+    bool settle(Connection& conn);
     void sweep(std::chrono::steady_clock::time_point now);
     void close_connection(Connection& conn);
     void hand_off_connection(Connection& conn);
-    void watch_output(Connection& conn, bool want);
+    void update_interest(Connection& conn);
+    std::size_t read_capacity() const;
 
     FastLaneOptions options_;
     FastLaneHandler handler_;
     HandOff hand_off_;
+    Closed closed_;
     const std::atomic<bool>& stopping_;
     int wake_fd_;
     int epoll_fd_ = -1;

@@ -1,6 +1,7 @@
 // fast_request.cpp: see fast_request.hpp.
 #include "http/fast_request.hpp"
 
+#include <algorithm>
 #include <cstring>
 
 namespace infra::http {
@@ -48,24 +49,46 @@ bool equals_ignoring_case(std::string_view a, std::string_view b) {
     return true;
 }
 
-FastRequestHead parse_fast_request(std::string_view buffer, std::string_view path) {
+FastRequestHead parse_fast_request(std::string_view buffer, std::string_view path,
+                                   const FastRequestLimits& limits, FastRequestScan* scan) {
     // The request line, as soon as it is all there (so that other requests leave early).
     const std::string expected = "GET " + std::string(path) + " HTTP/1.1\r\n";
     const std::size_t compare = std::min(buffer.size(), expected.size());
     if (buffer.compare(0, compare, expected, 0, compare) != 0) return other();
-    const std::size_t end = buffer.find("\r\n\r\n");
-    if (end == std::string_view::npos) {
+    if (buffer.size() < expected.size()) return FastRequestHead{};
+
+    // Line by line from where the last call stopped, up to the blank line.
+    FastRequestScan from_start;
+    FastRequestScan& state = scan != nullptr ? *scan : from_start;
+    if (state.examined < expected.size()) state = {expected.size(), expected.size()};
+    std::size_t end = std::string_view::npos;  // the head's length, once complete
+    for (std::size_t lf = buffer.find('\n', state.examined); lf != std::string_view::npos;
+         lf = buffer.find('\n', lf + 1)) {
         // A bare LF ends a line for the library: never wait on what it would parse.
-        for (std::size_t lf = buffer.find('\n'); lf != std::string_view::npos;
-             lf = buffer.find('\n', lf + 1)) {
-            if (lf == 0 || buffer[lf - 1] != '\r') return other();
+        if (buffer[lf - 1] != '\r') return other();
+        const std::size_t line_bytes = lf + 1 - state.line_start;
+        if (line_bytes > limits.max_line_bytes) return other();
+        state.line_start = lf + 1;
+        if (line_bytes == 2) {
+            end = lf + 1;
+            break;
+        }
+    }
+    if (end == std::string_view::npos) {
+        state.examined = buffer.size();
+        // Known to end up above a limit (at least one more byte is needed).
+        if (buffer.size() >= limits.max_head_bytes ||
+            buffer.size() - state.line_start >= limits.max_line_bytes) {
+            return other();
         }
         return FastRequestHead{};
     }
+    if (end > limits.max_head_bytes) return other();
+
     FastRequestHead head;
-    head.length = end + 4;
+    head.length = end;
     std::size_t pos = expected.size();
-    while (pos < end + 2) {
+    while (pos < end - 2) {
         const std::size_t eol = buffer.find("\r\n", pos);
         const std::string_view line = buffer.substr(pos, eol - pos);
         pos = eol + 2;

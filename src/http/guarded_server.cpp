@@ -903,6 +903,9 @@ GuardedServer::GuardedServer(GuardedServerOptions options) : options_(std::move(
     require_positive(options_.body_deadline.count() > 0, "body_deadline must be positive");
     require_positive(options_.keep_alive_idle.count() > 0, "keep_alive_idle must be positive");
     require_positive(options_.shutdown_grace.count() >= 0, "shutdown_grace must not be negative");
+    max_open_connections_ = options_.max_open_connections != 0
+                                ? options_.max_open_connections
+                                : std::max<std::size_t>(1024, 16 * options_.max_connections);
     if (::pipe2(wake_pipe_, O_CLOEXEC | O_NONBLOCK) != 0) {
         throw std::system_error(errno, std::generic_category(),
                                 "GuardedServer: cannot create its wake-up pipe");
@@ -951,7 +954,7 @@ httplib::TaskQueue* GuardedServer::make_connection_pool() {
                     serve_handed_off(sock, handed_off, unsent);
                 });
             },
-            stopping_, wake_pipe_[0]));
+            [this] { connection_closed(); }, stopping_, wake_pipe_[0]));
     }
     pool->run_jobs_inline();
     pool->before_shutdown([this] {
@@ -985,6 +988,28 @@ GuardedServer::~GuardedServer() {
 
 std::size_t GuardedServer::requests_in_progress() const {
     return in_progress_.load();
+}
+
+std::size_t GuardedServer::open_connections() const {
+    return open_connections_.load();
+}
+
+std::size_t GuardedServer::connections_refused() const {
+    return connections_refused_.load();
+}
+
+// Counts an accepted socket as open, unless max_open_connections already are (each holds
+// a descriptor and buffers; without a cap a flood of connections the lanes hand to busy
+// threads would queue without limit).
+bool GuardedServer::admit_connection() {
+    if (open_connections_.fetch_add(1) < max_open_connections_) return true;
+    --open_connections_;
+    ++connections_refused_;
+    return false;
+}
+
+void GuardedServer::connection_closed() {
+    --open_connections_;
 }
 
 bool GuardedServer::bind_to_port(const std::string& host, int port, int socket_flags) {
@@ -1052,6 +1077,10 @@ void GuardedServer::shut_down_open_sockets() {
 }
 
 bool GuardedServer::process_and_close_socket(socket_t sock) {
+    if (!admit_connection()) {
+        ::close(sock);  // at the cap: closed at once, unread
+        return true;
+    }
     if (!lanes_.empty()) {
         lanes_[next_lane_++ % lanes_.size()]->adopt(sock);  // the lane closes it
         return true;
@@ -1064,6 +1093,7 @@ bool GuardedServer::process_and_close_socket(socket_t sock) {
     }
     unregister_socket(sock);
     ::close(sock);
+    connection_closed();
     return true;
 }
 
@@ -1090,6 +1120,7 @@ void GuardedServer::serve_handed_off(socket_t sock, const HandedOff& handed_off,
     unregister_socket(sock);
     ::shutdown(sock, SHUT_RDWR);
     ::close(sock);
+    connection_closed();
 }
 
 // The keep-alive loop: one process_request per request, until the connection must end.

@@ -59,6 +59,9 @@ struct GuardedServerOptions {
     std::chrono::milliseconds shutdown_grace{10000};   // stop_gracefully(): longest wait
     std::size_t max_header_bytes = 64 << 10;           // request line + headers; 431 above
     std::size_t fast_lanes = 1;  // epoll threads for set_fast_route() (0: none)
+    // Connections held open at once (on the lanes, queued for a thread, on a thread); one
+    // accepted beyond it is closed at once. 0: max(1024, 16 x max_connections).
+    std::size_t max_open_connections = 0;
 };
 
 // A decision taken from the request line and headers alone.
@@ -106,6 +109,10 @@ class GuardedServer : public httplib::Server {
 
     // Requests being handled now by the thread path (for /metrics and the tests).
     std::size_t requests_in_progress() const;
+    // Connections open now, and those closed at once because max_open_connections were
+    // open (for /metrics and the tests).
+    std::size_t open_connections() const;
+    std::size_t connections_refused() const;
 
     // The library's, then the listen backlog raised from its compiled-in 5 to SOMAXCONN
     // (connections beyond max_connections wait there). They hide httplib::Server's
@@ -131,6 +138,8 @@ class GuardedServer : public httplib::Server {
     };
     void serve_connection(socket_t sock, const HandedOff* handed_off = nullptr);
     void serve_handed_off(socket_t sock, const HandedOff& handed_off, const std::string& unsent);
+    bool admit_connection();
+    void connection_closed();
     httplib::TaskQueue* make_connection_pool();
     void raise_listen_backlog();
     void finish_response_headers(const httplib::Request& req, httplib::Response& res);
@@ -141,6 +150,9 @@ class GuardedServer : public httplib::Server {
 
     GuardedServerOptions options_;
     std::atomic<std::size_t> in_progress_{0};
+    std::size_t max_open_connections_ = 0;  // options_'s, resolved
+    std::atomic<std::size_t> open_connections_{0};
+    std::atomic<std::size_t> connections_refused_{0};
     std::atomic<bool> stopping_{false};
     int wake_pipe_[2] = {-1, -1};  // readable once stopping: ends idle keep-alive waits
     std::mutex sockets_mutex_;

@@ -22,7 +22,10 @@
 //  - stop_gracefully() with three /slow in progress: all 200, new connections refused,
 //    listen() returns, requests_in_progress() back to 0;
 //  - 50 concurrent keep-alive connections (max_connections 64) all served, twice;
-//  - SO_REUSEADDR without SO_REUSEPORT: a second server cannot bind the same port.
+//  - SO_REUSEADDR without SO_REUSEPORT: a second server cannot bind the same port;
+//  - a GET /fast head above max_header_bytes -> 431, one with a header line of 8193
+//    bytes -> 400 and a close, one of 8192 not refused (with a lane: handed to the
+//    threads, which answer as they do without one).
 // Each of those runs twice: with threads only, and with connections starting on a fast
 // lane (set_fast_route("/fast")) that hands them to the threads. With a lane, also:
 //  - GET /fast answered by the lane (204, its headers, Keep-Alive; a 403 with a body),
@@ -35,7 +38,17 @@
 //    close -> the threads answer;
 //  - the keep-alive count's last answer says "Connection: close" and the lane closes;
 //  - a half-sent head is cut without an answer at the header deadline;
-//  - stop_gracefully() closes idle lane connections at once and listen() returns.
+//  - stop_gracefully() closes idle lane connections at once and listen() returns;
+//  - a request pipelined behind an answer not yet all written (8 MiB) is answered once it
+//    is, also when the client closed its side after sending it;
+//  - another request arriving in the same pass as fast ones is answered by the threads
+//    while the handler still holds the fast ones;
+//  - a client sending requests without reading its answers costs (almost) no CPU while
+//    it does not read, and has all of them answered once it does;
+//  - at most max_open_connections are held open (on the lanes, queued for a thread, on
+//    a thread): beyond, a new connection is closed at once and counted; the count goes
+//    back to 0 when the clients leave, and new connections are served again;
+//  - a head dripping in behind an answered one is answered once complete.
 #include "http/guarded_server.hpp"
 
 #include <arpa/inet.h>
@@ -51,6 +64,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
+#include <ctime>
 #include <functional>
 #include <future>
 #include <memory>
@@ -106,6 +120,7 @@ class RawConnection {
     RawConnection& operator=(const RawConnection&) = delete;
 
     bool connected() const { return fd_ >= 0; }
+    void shutdown_write() { ::shutdown(fd_, SHUT_WR); }
     int connect_errno() const { return connect_errno_; }
 
     bool send_all(const std::string& bytes) {
@@ -235,6 +250,7 @@ class GuardedServerTest : public ::testing::TestWithParam<bool> {
 
     void TearDown() override {
         if (!server_) return;
+        hold_fast(false);  // a failed test may leave the lane in the handler
         server_->stop_gracefully();
         if (listen_result_.valid()) {
             EXPECT_EQ(listen_result_.wait_for(std::chrono::seconds{5}), std::future_status::ready);
@@ -286,9 +302,12 @@ class GuardedServerTest : public ::testing::TestWithParam<bool> {
         };
     }
 
+    static constexpr std::size_t kBigBody = std::size_t{8} << 20;
+
     // GET /fast on the lane: 204 with X-Lane: <requests in its batch>, X-Peer and X-Seen
-    // (its X-Test header); a request with "X-Unanswered" is left to the thread path, where
-    // GET /fast answers 200 "threads". fast_hold_ makes the handler wait (batches grow).
+    // (its X-Test header; "X-Test: big" gets a 8 MiB body); a request with "X-Unanswered"
+    // is left to the thread path, where GET /fast answers 200 "threads". fast_hold_ makes
+    // the handler wait (batches grow), except for the first fast_released_ batches.
     void add_fast_route(GuardedServer& server) {
         server.Get("/fast", [](const httplib::Request&, httplib::Response& res) {
             res.set_content("threads", "text/plain");
@@ -297,8 +316,9 @@ class GuardedServerTest : public ::testing::TestWithParam<bool> {
             {
                 std::unique_lock<std::mutex> lock(fast_mutex_);
                 fast_batches_.push_back(requests.size());
+                const std::size_t index = fast_batches_.size();
                 fast_changed_.notify_all();
-                fast_changed_.wait(lock, [&] { return !fast_hold_; });
+                fast_changed_.wait(lock, [&] { return !fast_hold_ || index <= fast_released_; });
             }
             for (FastLaneRequest& r : requests) {
                 std::string seen;
@@ -317,6 +337,7 @@ class GuardedServerTest : public ::testing::TestWithParam<bool> {
                     r.status = 403;
                     r.body = "{\"no\":1}";
                 }
+                if (seen == "big") r.body.assign(kBigBody, 'x');  // more than a socket buffers
             }
         });
     }
@@ -325,6 +346,20 @@ class GuardedServerTest : public ::testing::TestWithParam<bool> {
         std::lock_guard<std::mutex> lock(fast_mutex_);
         fast_hold_ = hold;
         fast_changed_.notify_all();
+    }
+
+    // With fast_hold_: lets the first count batches go, holds the later ones.
+    void release_fast_batches(std::size_t count) {
+        std::lock_guard<std::mutex> lock(fast_mutex_);
+        fast_released_ = count;
+        fast_changed_.notify_all();
+    }
+
+    // Waits (up to 2 s) until the handler has been called count times.
+    bool wait_for_fast_batches(std::size_t count) {
+        std::unique_lock<std::mutex> lock(fast_mutex_);
+        return fast_changed_.wait_for(lock, std::chrono::seconds{2},
+                                      [&] { return fast_batches_.size() >= count; });
     }
 
     std::vector<std::size_t> fast_batches() {
@@ -357,6 +392,7 @@ class GuardedServerTest : public ::testing::TestWithParam<bool> {
     std::condition_variable fast_changed_;
     std::vector<std::size_t> fast_batches_;
     bool fast_hold_ = false;
+    std::size_t fast_released_ = 0;
 };
 
 INSTANTIATE_TEST_SUITE_P(Transport, GuardedServerTest, ::testing::Values(false, true),
@@ -661,6 +697,39 @@ TEST_P(GuardedServerTest, SecondServerCannotBindTheSamePort) {
     EXPECT_EQ(response->status, 200);
 }
 
+// Heads the library refuses get the same answer when they look like fast requests: the
+// lane hands them to the thread path instead of answering them.
+TEST_P(GuardedServerTest, AFastLookingHeadAboveTheHeaderLimitGets431EitherWay) {
+    expect_answer_and_close(
+        "GET /fast HTTP/1.1\r\nHost: t\r\nX-Pad: " + std::string(6000, 'a') + "\r\n\r\n", 431);
+}
+
+TEST_P(GuardedServerTest, AFastLookingHeaderLineAbove8KiBGets400EitherWay) {
+    TearDown();
+    GuardedServerOptions options = test_options();
+    options.max_header_bytes = 64 << 10;
+    start(options);
+    const auto head_with_line = [](std::size_t line_bytes) {  // with its CRLF
+        const std::string name = "X-Pad: ";
+        return "GET /fast HTTP/1.1\r\nHost: t\r\n" + name +
+               std::string(line_bytes - 2 - name.size(), 'a') + "\r\n\r\n";
+    };
+    // One byte more than cpp-httplib's CPPHTTPLIB_HEADER_MAX_LENGTH: the library's 400
+    // (without "Connection: close", but the connection ends) both ways.
+    RawConnection refused(port_);
+    ASSERT_TRUE(refused.send_all(head_with_line(8193)));
+    const auto rest = refused.read_until_close(milliseconds{2000});
+    EXPECT_TRUE(rest.closed);
+    EXPECT_EQ(rest.data.rfind("HTTP/1.1 400 Bad Request\r\n", 0), 0u) << rest.data.substr(0, 200);
+    EXPECT_EQ(count_of(rest.data, "HTTP/1.1 "), 1u);
+    // At the limit: not refused (the lane answers it; without a lane there is no /fast).
+    RawConnection client(port_);
+    ASSERT_TRUE(client.send_all(head_with_line(8192)));
+    const auto response = client.read_response(milliseconds{2000});
+    ASSERT_TRUE(response.has_value());
+    EXPECT_EQ(response->status, GetParam() ? 204 : 404);
+}
+
 }  // namespace
 }  // namespace infra::http
 
@@ -839,6 +908,156 @@ TEST_P(FastLaneTest, StopClosesIdleLaneConnectionsAndListenReturns) {
     const auto rest = client.read_until_close(milliseconds{2000});
     EXPECT_TRUE(rest.closed);
     EXPECT_LE(since(start), milliseconds{1000});
+}
+
+// A request pipelined behind an answer the lane could not write at once (8 MiB) is served
+// once that answer is out, also when the client has closed its side after sending it.
+TEST_P(FastLaneTest, ARequestBehindAnUnwrittenAnswerIsServedOnceItIsWritten) {
+    for (const bool half_close : {false, true}) {
+        RawConnection client(port_);
+        ASSERT_TRUE(client.connected());
+        ASSERT_TRUE(client.send_all(get_fast("big")));
+        std::this_thread::sleep_for(milliseconds{200});  // answer queued, not all written
+        ASSERT_TRUE(client.send_all(get_fast("after")));
+        if (half_close) client.shutdown_write();
+        std::this_thread::sleep_for(milliseconds{200});  // read by the lane meanwhile
+        const auto first = client.read_response(milliseconds{3000});
+        ASSERT_TRUE(first.has_value()) << half_close;
+        EXPECT_EQ(first->body.size(), kBigBody);
+        const auto second = client.read_response(milliseconds{2000});
+        ASSERT_TRUE(second.has_value()) << "half close: " << half_close;
+        EXPECT_EQ(second->status, 204);
+        EXPECT_NE(second->head.find("X-Seen: after\r\n"), std::string::npos);
+        if (half_close) {
+            EXPECT_TRUE(client.read_until_close(milliseconds{2000}).closed);
+        }
+    }
+}
+
+// A connection whose request is not a fast one leaves the lane before the handler runs:
+// it does not wait for the database round trip of the fast requests it arrived with.
+TEST_P(FastLaneTest, AnotherRequestDoesNotWaitForTheBatchItArrivedWith) {
+    TearDown();
+    GuardedServerOptions options = test_options();
+    options.fast_lanes = 1;
+    start(options);
+    hold_fast(true);
+    RawConnection first(port_);
+    ASSERT_TRUE(first.send_all(get_fast("first")));
+    ASSERT_TRUE(wait_for_fast_batches(1));  // the lane waits in the handler
+    RawConnection other(port_);
+    RawConnection fast(port_);
+    ASSERT_TRUE(other.send_all(kGetHello));
+    ASSERT_TRUE(fast.send_all(get_fast("second")));
+    std::this_thread::sleep_for(milliseconds{200});  // both adopted, both readable
+    release_fast_batches(1);  // one pass reads both; "second"'s batch is held
+    ASSERT_TRUE(wait_for_fast_batches(2));
+    const auto response = other.read_response(milliseconds{1000});
+    ASSERT_TRUE(response.has_value()) << "GET /hello waited for the lane's handler";
+    EXPECT_EQ(response->body, "hello");
+    hold_fast(false);
+    for (RawConnection* client : {&first, &fast}) {
+        const auto answer = client->read_response(milliseconds{2000});
+        ASSERT_TRUE(answer.has_value());
+        EXPECT_EQ(answer->status, 204);
+    }
+}
+
+double process_cpu_ms() {
+    timespec now{};
+    ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &now);
+    return static_cast<double>(now.tv_sec) * 1000.0 + static_cast<double>(now.tv_nsec) / 1e6;
+}
+
+// A client that sends requests but does not read the answers: the lane stops reading it
+// (instead of being woken for it in a loop) and serves the rest once it reads again.
+TEST_P(FastLaneTest, AClientThatDoesNotReadItsAnswersIsNotPolledInALoop) {
+    RawConnection client(port_);
+    ASSERT_TRUE(client.connected());
+    ASSERT_TRUE(client.send_all(get_fast("big")));
+    std::this_thread::sleep_for(milliseconds{200});  // answer queued, not all written
+    std::string more;
+    std::size_t requests = 0;
+    for (; more.size() < 40000; ++requests) more += get_fast("more");  // above the read cap
+    ASSERT_TRUE(client.send_all(more));
+    const double cpu_before = process_cpu_ms();
+    std::this_thread::sleep_for(milliseconds{1000});
+    EXPECT_LT(process_cpu_ms() - cpu_before, 200.0) << "CPU used while the client did not read";
+    const auto big = client.read_response(milliseconds{3000});
+    ASSERT_TRUE(big.has_value());
+    EXPECT_EQ(big->body.size(), kBigBody);
+    std::size_t answered = 0;
+    while (answered < requests) {
+        const auto response = client.read_response(milliseconds{2000});
+        if (!response) break;
+        EXPECT_EQ(response->status, 204);
+        ++answered;
+    }
+    EXPECT_EQ(answered, requests);
+}
+
+// Connections the lane hands to busy threads queue, but no more than max_open_connections
+// are held open: beyond it a new connection is closed at once (and counted), and once the
+// open ones go new ones are served again.
+TEST_P(FastLaneTest, ConnectionsAboveTheOpenCapAreClosedAtOnce) {
+    TearDown();
+    GuardedServerOptions options = test_options();
+    options.max_connections = 4;
+    options.max_open_connections = 8;
+    options.header_deadline = milliseconds{5000};
+    start(options);
+    constexpr std::size_t kClients = 20;
+    std::vector<std::unique_ptr<RawConnection>> clients;
+    for (std::size_t i = 0; i < kClients; ++i) {
+        clients.push_back(std::make_unique<RawConnection>(port_));
+        ASSERT_TRUE(clients.back()->connected()) << i;
+        // Not a fast request, head unfinished: handed off; 4 threads wait, 4 queue.
+        clients.back()->send_all("GET /hello HTTP/1.1\r\nHost: t\r\n");
+    }
+    std::this_thread::sleep_for(milliseconds{300});
+    for (std::size_t i = 0; i < kClients; ++i) {
+        const auto rest = clients[i]->read_until_close(milliseconds{50});
+        EXPECT_EQ(rest.closed, i >= 8) << "connection " << i;
+        EXPECT_EQ(rest.data, "") << "connection " << i;
+    }
+    EXPECT_EQ(server_->open_connections(), 8u);
+    EXPECT_EQ(server_->connections_refused(), kClients - 8);
+
+    clients.clear();
+    const auto deadline = Clock::now() + milliseconds{3000};
+    while (server_->open_connections() > 0 && Clock::now() < deadline) {
+        std::this_thread::sleep_for(milliseconds{10});
+    }
+    EXPECT_EQ(server_->open_connections(), 0u);
+    RawConnection client(port_);
+    ASSERT_TRUE(client.send_all(kGetHello));
+    const auto response = client.read_response(milliseconds{2000});
+    ASSERT_TRUE(response.has_value());
+    EXPECT_EQ(response->body, "hello");
+    ASSERT_TRUE(client.send_all(kGetFast));
+    const auto fast = client.read_response(milliseconds{2000});
+    ASSERT_TRUE(fast.has_value());
+    EXPECT_EQ(fast->body, "threads");
+    EXPECT_EQ(server_->connections_refused(), kClients - 8);
+}
+
+// A head dripping in a few bytes at a time, behind one answered in the same read, is
+// examined piece by piece (not from its start each time) and answered as a whole.
+TEST_P(FastLaneTest, AHeadDrippingInBehindAnAnsweredOneIsServed) {
+    RawConnection client(port_);
+    ASSERT_TRUE(client.connected());
+    const std::string drip = get_fast("drip");
+    ASSERT_TRUE(client.send_all(get_fast("first") + drip.substr(0, 25)));
+    for (std::size_t at = 25; at < drip.size(); at += 3) {
+        std::this_thread::sleep_for(milliseconds{10});
+        ASSERT_TRUE(client.send_all(drip.substr(at, 3)));
+    }
+    for (const char* tag : {"first", "drip"}) {
+        const auto response = client.read_response(milliseconds{2000});
+        ASSERT_TRUE(response.has_value()) << tag;
+        EXPECT_EQ(response->status, 204) << tag;
+        EXPECT_NE(response->head.find(std::string("X-Seen: ") + tag + "\r\n"), std::string::npos);
+    }
 }
 
 }  // namespace
