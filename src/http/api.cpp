@@ -682,9 +682,21 @@ void install_api(GuardedServer& server, Database& db, Metrics& metrics, const Ap
         res.status = ok ? 200 : 503;
         res.set_content(json{{"ok", ok}}.dump(), "application/json");
     });
-    server.Get("/metrics", [&db, &metrics](const httplib::Request&, httplib::Response& res) {
+    server.Get("/metrics", [&db, &metrics, &server](const httplib::Request&,
+                                                    httplib::Response& res) {
         current.route = "metrics";
         std::string text = metrics.render();
+        text +=
+            "# HELP infra_http_connections_open HTTP connections open now.\n"
+            "# TYPE infra_http_connections_open gauge\n"
+            "infra_http_connections_open " +
+            std::to_string(server.open_connections()) +
+            "\n"
+            "# HELP infra_http_connections_refused_total Connections closed at once because "
+            "the open-connection cap was reached.\n"
+            "# TYPE infra_http_connections_refused_total counter\n"
+            "infra_http_connections_refused_total " +
+            std::to_string(server.connections_refused()) + "\n";
         Identity viewer = current.identity;
         viewer.role = "infra_viewer";
         try {

@@ -9,6 +9,7 @@
 // gracefully: no new connections, requests in progress finish (at most 10 s). Exit codes: 0
 // stopped, 2 usage error, 3 cannot listen.
 #include <signal.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <chrono>
@@ -46,6 +47,26 @@ const char* const kHelp =
 int usage(const std::string& message) {
     std::fprintf(stderr, "infra_httpd: %s\n\n%s", message.c_str(), kHelp);
     return 2;
+}
+
+// How many connections may be open at once: max(1024, 16 x threads), within the open-file
+// limit (raised to its hard maximum first, as nginx's worker_rlimit_nofile does), less a
+// reserve for the database connections, the listening socket and the static files.
+std::size_t open_connection_cap(std::size_t threads) {
+    std::size_t wanted = std::max<std::size_t>(1024, 16 * threads);
+    struct rlimit files;
+    if (getrlimit(RLIMIT_NOFILE, &files) == 0) {
+        if (files.rlim_cur < files.rlim_max) {
+            files.rlim_cur = files.rlim_max;
+            (void)setrlimit(RLIMIT_NOFILE, &files);
+            (void)getrlimit(RLIMIT_NOFILE, &files);
+        }
+        const std::size_t reserve = 128;
+        if (files.rlim_cur != RLIM_INFINITY && files.rlim_cur < wanted + reserve) {
+            wanted = files.rlim_cur > 2 * reserve ? files.rlim_cur - reserve : files.rlim_cur / 2;
+        }
+    }
+    return wanted;
 }
 
 }  // namespace
@@ -137,6 +158,7 @@ int main(int argc, char** argv) {
     GuardedServerOptions server_options;
     server_options.max_connections = connections;
     server_options.fast_lanes = lanes;
+    server_options.max_open_connections = open_connection_cap(connections);
     GuardedServer server(server_options);
     install_api(server, db, metrics, api);
 

@@ -286,6 +286,10 @@ like($r->{content}, qr/^infra_guard_verdicts_total\{verdict="rate_limit_minute"\
 like($r->{content}, qr/^infra_backup_newest_success_timestamp_seconds\{kind="manual"\} \d/m,
 	'... the newest backup per kind');
 like($r->{content}, qr/^infra_wal_archive_lag_seconds /m, '... the WAL archive lag');
+like($r->{content}, qr/^infra_http_connections_open [1-9]\d*$/m,
+	'... the connections open now (this one at least)');
+like($r->{content}, qr/^infra_http_connections_refused_total 0$/m,
+	'... and none refused by the open-connection cap');
 
 # ---- (7) graceful shutdown -----------------------------------------------------------------
 kill 'TERM', $pid;
