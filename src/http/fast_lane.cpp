@@ -17,6 +17,7 @@
 #include <unordered_set>
 
 #include "http/fast_request.hpp"
+#include "http/reason_phrase.hpp"
 
 namespace infra::http {
 
@@ -28,23 +29,6 @@ using std::chrono::milliseconds;
 constexpr std::size_t kReadChunk = 16 * 1024;
 constexpr int kMaxEvents = 256;
 constexpr milliseconds kSweepInterval{100};
-
-const char* reason_phrase(int status) {
-    switch (status) {
-        case 200:
-            return "OK";
-        case 204:
-            return "No Content";
-        case 401:
-            return "Unauthorized";
-        case 403:
-            return "Forbidden";
-        case 429:
-            return "Too Many Requests";
-        default:
-            return status >= 500 ? "Server Error" : status >= 400 ? "Client Error" : "Status";
-    }
-}
 
 bool safe_header(const std::string& name, const std::string& value) {
     if (name.empty()) return false;
