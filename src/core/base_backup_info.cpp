@@ -197,6 +197,13 @@ bool is_directory(const std::string& path) {
 
 }  // namespace
 
+std::string tar_compression_suffix(const std::string& compression) {
+    if (compression == "gzip") return ".gz";
+    if (compression == "lz4") return ".lz4";
+    if (compression == "zstd") return ".zst";
+    return "";
+}
+
 std::string base_backup_info_to_json(const BaseBackupInfo& info) {
     json j = json::object();
     j["id"] = info.id;

@@ -38,6 +38,10 @@ struct BaseBackupInfo {
     std::string verified_by;  // "pg_verifybackup" | "infra_ext tar check"
 };
 
+// The file-name suffix pg_basebackup -Ft gives a tar for a compression: ".gz", ".lz4",
+// ".zst", or "" for "none" (base.tar.zst, ...).
+std::string tar_compression_suffix(const std::string& compression);
+
 // JSON (the file's content) and back. from_json throws Error(kInvalidArgument) naming
 // the missing or malformed key. LSNs are stored as "X/Y" text, times as ISO 8601 UTC
 // with microseconds, the system identifier as a decimal string (it is a uint64).

@@ -727,13 +727,6 @@ DebianCluster debian_cluster(const std::string& pgdata) {
     return cluster;
 }
 
-std::string tar_suffix(const std::string& compression) {
-    if (compression == "gzip") return ".gz";
-    if (compression == "lz4") return ".lz4";
-    if (compression == "zstd") return ".zst";
-    return "";
-}
-
 // "tar -xzf" and friends for the compression, ending in a space.
 std::string tar_extract(const std::string& compression) {
     if (compression == "gzip") return "tar -xzf ";
@@ -764,7 +757,7 @@ std::vector<std::string> restore_commands(const BaseBackupInfo& backup, const Wo
     if (backup.format != "tar") {
         return {"cp -a " + data + " " + w.pgdata, "chmod 700 " + w.pgdata};
     }
-    const std::string suffix = tar_suffix(backup.compression);
+    const std::string suffix = tar_compression_suffix(backup.compression);
     const std::string tar = tar_extract(backup.compression);
     // pg_basebackup (PostgreSQL 15) compresses pg_wal.tar only with gzip: with lz4 or
     // zstd client compression it stays a plain pg_wal.tar.

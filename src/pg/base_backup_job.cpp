@@ -139,14 +139,6 @@ void remove_leftovers(const std::string& root) {
     }
 }
 
-// ".zst" for pg_basebackup --compress=client-zstd, and so on.
-std::string tar_suffix(const std::string& compression) {
-    if (compression == "gzip") return ".gz";
-    if (compression == "lz4") return ".lz4";
-    if (compression == "zstd") return ".zst";
-    return "";
-}
-
 // A thread that reads base.tar* while pg_basebackup (run by this process's main thread)
 // writes it: core::digest_growing_base_tar, which touches no PostgreSQL state. It is
 // started with every signal blocked, so that PostgreSQL's signal handlers (and the
@@ -218,7 +210,8 @@ json run_base_backup(const json& params) {
     if (info.format == "tar") {
         // base.tar is read and decompressed while pg_basebackup writes it, so the check
         // afterwards does not read it again (GrowingTarReader).
-        GrowingTarReader reader(data + "/base.tar" + tar_suffix(info.compression));
+        GrowingTarReader reader(data + "/base.tar" +
+                                core::tar_compression_suffix(info.compression));
         try {
             run_child_quietly(child_spec(conn, "pg_basebackup", args), "pg_basebackup");
         } catch (...) {
