@@ -118,6 +118,9 @@ struct FastLane::Connection {
 FastLane::FastLane(FastLaneOptions options, FastLaneHandler handler, HandOff hand_off,
                    Closed closed, const std::atomic<bool>& stopping, int wake_fd)
     : options_(std::move(options)),
+      keep_alive_header_(
+          "timeout=" + std::to_string((options_.keep_alive_idle.count() + 999) / 1000) +
+          ", max=" + std::to_string(options_.max_requests)),
       handler_(std::move(handler)),
       hand_off_(std::move(hand_off)),
       closed_(std::move(closed)),
@@ -284,9 +287,6 @@ void FastLane::serve_ready(std::vector<Connection*>& ready) {
             for (FastLaneRequest& r : batch) r.answered = false;
         }
     }
-    const std::string keep_alive =
-        "timeout=" + std::to_string((options_.keep_alive_idle.count() + 999) / 1000) +
-        ", max=" + std::to_string(options_.max_requests);
     std::unordered_set<Connection*> handed;  // connections with an unanswered request
     for (std::size_t i = 0; i < batch.size(); ++i) {
         Connection& conn = *owners[i].first;
@@ -299,7 +299,7 @@ void FastLane::serve_ready(std::vector<Connection*>& ready) {
         }
         const bool last = ++conn.served >= options_.max_requests || stopping;
         if (conn.out.empty()) conn.out_since = Clock::now();
-        append_answer(conn.out, batch[i], last, keep_alive);
+        append_answer(conn.out, batch[i], last, keep_alive_header_);
         conn.in.erase(0, owners[i].second);
         if (!conn.in.empty()) conn.head_started = Clock::now();
         if (last) {

@@ -114,6 +114,7 @@ class FastLane {
     std::size_t read_capacity() const;
 
     FastLaneOptions options_;
+    std::string keep_alive_header_;  // "timeout=5, max=1000", from options_
     FastLaneHandler handler_;
     HandOff hand_off_;
     Closed closed_;
