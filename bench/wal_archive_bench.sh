@@ -29,7 +29,8 @@
 # -c 4 -j 2 -T KEEPUP_SECONDS (default 60), the .ready count sampled every 5 s.
 # Reports segments per second (median and range over rounds), the median of the
 # per-round ratios to basic_archive, archive sizes (also infra zstd / pgBackRest zst),
-# and the keep-up samples.
+# the CPU time per segment of the archiver (with its archive_command children) and of
+# the whole machine (kernel writeback included), and the keep-up samples.
 # Usage: bench/wal_archive_bench.sh [pgbench seconds, default 120] [rounds, default 5]
 #        (environment: PORT, default 5498; KEEPUP_SECONDS, default 60; METHODS, a
 #        space-separated subset of the archivers above, default all)
@@ -182,7 +183,15 @@ warm() { # MiB: touch fresh page-cache memory just before a timed step
     rm -f "/dev/shm/$(basename "$dir").warm"
 }
 
-declare -A rate size files
+declare -A rate size files archiver_cpu machine_cpu
+ticks=$(getconf CLK_TCK)
+process_cpu_ticks() { # pid: user + system CPU ticks of that process and its waited-for
+    # children (an archive_command's shell and programs)
+    awk '{print $14 + $15 + $16 + $17}' "/proc/$1/stat"
+}
+system_busy_ticks() { # every CPU's non-idle ticks (the archiver, kernel writeback, the rest)
+    awk '/^cpu / {print $2 + $3 + $4 + $7 + $8}' /proc/stat
+}
 drain() { # method [record]: one timed drain of the whole backlog
     local m=$1 record=${2:-yes}
     empty_archive "$m"
@@ -191,6 +200,10 @@ drain() { # method [record]: one timed drain of the whole backlog
     read -r before failed_before < <(psql_q -F ' ' -c "SELECT archived_count, failed_count FROM pg_stat_archiver")
     preread
     warm $((segments * 16 + 1024))
+    local apid cpu0 sys0
+    apid=$(archiver_pid)
+    cpu0=$(process_cpu_ticks "$apid")
+    sys0=$(system_busy_ticks)
     mark done ready
     local t0 t_end after failed_after r
     t0=$(date +%s.%N)
@@ -211,13 +224,18 @@ drain() { # method [record]: one timed drain of the whole backlog
         exit 1
     fi
     r=$(echo "scale=2; $segments / ($t_end - $t0)" | bc)
+    local cpu_ms sys_ms
+    cpu_ms=$(echo "scale=2; ($(process_cpu_ticks "$apid") - $cpu0) * 1000 / $ticks / $segments" | bc)
+    sys_ms=$(echo "scale=2; ($(system_busy_ticks) - $sys0) * 1000 / $ticks / $segments" | bc)
     if [ "$record" = yes ]; then
+        archiver_cpu[$m]="${archiver_cpu[$m]:-} $cpu_ms"
+        machine_cpu[$m]="${machine_cpu[$m]:-} $sys_ms"
         rate[$m]="${rate[$m]:-} $r"
         size[$m]=$(archive_bytes "$m")
         files[$m]=$(archive_files "$m")
     fi
     empty_archive "$m"  # frees the disk space now; the next warm() covers the memory
-    echo "$r segments/s"
+    echo "$r segments/s (archiver CPU $cpu_ms ms/segment, whole machine $sys_ms)"
 }
 
 read -r -a methods <<< "${METHODS:-infra_off infra_zstd infra_zstd1 infra_lz4 basic seed_cp durable_cp pgbackrest}"
@@ -279,6 +297,9 @@ per_round_ratios() { # method: rate / basic rate, round by round
             "WAL / $(echo "scale=2; ${files[$m]} * 16777216 / ${size[$m]}" | bc) (${size[$m]} bytes, ${files[$m]} files)"
     done
     for m in "${methods[@]}"; do echo "  $m all rounds:${rate[$m]}"; done
+    for m in "${methods[@]}"; do
+        echo "  $m CPU ms per segment: archiver $(echo "${archiver_cpu[$m]}" | median) ($(echo "${archiver_cpu[$m]}" | range)), whole machine $(echo "${machine_cpu[$m]}" | median) ($(echo "${machine_cpu[$m]}" | range))"
+    done
     for m in infra_zstd infra_zstd1; do
         [ -n "${size[$m]:-}" ] && [ -n "${size[pgbackrest]:-}" ] || continue
         echo "$m archive / pgBackRest zst archive (same $segments segments): $(echo "scale=3; ${size[$m]} / ${size[pgbackrest]}" | bc) (${size[$m]} / ${size[pgbackrest]} bytes)   target <= 1"

@@ -18,8 +18,6 @@
 //     ".<name>.expired" first; a failure here is a WARNING, the new backup stands).
 // Runs in the worker process only (no shared state between processes); errors are C++
 // exceptions.
-#include <pthread.h>
-#include <signal.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -38,6 +36,7 @@
 #include "core/base_backup_tar.hpp"
 #include "core/errors.hpp"
 #include "core/file_util.hpp"
+#include "core/quiet_thread.hpp"
 #include "core/time_format.hpp"
 #include "core/wal_names.hpp"
 #include "pg/job_children.hpp"
@@ -140,17 +139,14 @@ void remove_leftovers(const std::string& root) {
 }
 
 // A thread that reads base.tar* while pg_basebackup (run by this process's main thread)
-// writes it: core::digest_growing_base_tar, which touches no PostgreSQL state. It is
-// started with every signal blocked, so that PostgreSQL's signal handlers (and the
-// latch) only ever run on the main thread. finish() tells it the writer has ended
+// writes it: core::digest_growing_base_tar, which touches no PostgreSQL state. It is a
+// quiet thread (core/quiet_thread.hpp): PostgreSQL's signal handlers (and the latch)
+// only ever run on the main thread. finish() tells it the writer has ended
 // (whether it succeeded or not), waits for it and gives its result.
 class GrowingTarReader {
   public:
     explicit GrowingTarReader(const std::string& path) {
-        sigset_t all, previous;
-        sigfillset(&all);
-        pthread_sigmask(SIG_SETMASK, &all, &previous);
-        thread_ = std::thread([this, path] {
+        thread_ = core::start_quiet_thread([this, path] {
             // Below pg_basebackup's priority: on a machine short of cores the backup
             // goes first and this thread uses what is left, reading the rest at the end.
             (void)setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), 10);
@@ -160,7 +156,6 @@ class GrowingTarReader {
                 result_.read_error = std::string("cannot read ") + path + ": " + e.what();
             }
         });
-        pthread_sigmask(SIG_SETMASK, &previous, nullptr);
     }
     GrowingTarReader(const GrowingTarReader&) = delete;
     GrowingTarReader& operator=(const GrowingTarReader&) = delete;
