@@ -9,7 +9,13 @@
 #  (3) archiving a file again with identical bytes succeeds; with different bytes it is
 #      refused and the archived copy is kept;
 #  (4) a crash (SIGKILL of the archiver) in the middle of a backlog leaves no file
-#      under a final name that is not complete and valid, and archiving resumes.
+#      under a final name that is not complete and valid, and archiving resumes;
+#  (5) an archive on a full file system (the 8 MB tmpfs scripts/test.sh mounts and names
+#      in INFRA_TEST_SMALL_FS; without it this file fails, it never skips), compression
+#      off: the 16 MB container cannot be reserved, archiving fails with "No space left
+#      on device" before writing anything (no temporary file is left, the file system is
+#      as empty as before), the segment stays in pg_wal, and once the archive directory
+#      has room again it is archived with exactly its bytes.
 use strict;
 use warnings;
 
@@ -340,5 +346,60 @@ for my $f (grep { /^[0-9A-F]{24}$/ } readdir $dh)
 closedir $dh;
 cmp_ok($checked, '>=', 10, "$checked archived segments checked");
 is($bad, 0, 'every file under a final name is a complete, valid segment');
+
+# ---- (5) a full file system, compression off -----------------------------------------------
+sub set_and_reload
+{
+	my (%settings) = @_;
+	$node->safe_psql('postgres', "ALTER SYSTEM SET $_ = '$settings{$_}'") for sort keys %settings;
+	$node->safe_psql('postgres', 'SELECT pg_reload_conf()');
+}
+sub used_kb
+{
+	my ($dir) = @_;
+	my @df = split /\s+/, (split /\n/, `df -Pk '$dir'`)[1] // '';
+	return $df[2];
+}
+my $small_fs = $ENV{INFRA_TEST_SMALL_FS};
+if (!defined $small_fs || $small_fs eq '' || !-d $small_fs || !-w $small_fs)
+{
+	fail('INFRA_TEST_SMALL_FS is not a small file system this user can write: run through '
+		  . 'scripts/test.sh (it mounts an 8 MB tmpfs)');
+}
+else
+{
+	my $full_archive = "$small_fs/wal_archive_$$";
+	mkdir $full_archive or die "mkdir $full_archive: $!";
+	my $used_before = used_kb($small_fs);
+	$failed_before = failed_count();
+	$log_offset = -s $node->logfile;
+	set_and_reload('infra.wal_archive_dir' => $full_archive, 'infra.wal_compression' => 'off');
+	my $held = fill_and_switch();
+	ok($node->poll_query_until('postgres',
+			"SELECT failed_count > $failed_before FROM pg_stat_archiver"),
+		'disk full: archiving a 16 MB segment onto an 8 MB file system fails (counted)');
+	ok(wait_for_log_line($node,
+			qr/infra_ext could not archive "\Q$held\E": could not reserve 16777248 bytes for \Q$full_archive\E\/\Q$held\E\.tmp\.\d+\.\d+: No space left on device/,
+			$log_offset, 30),
+		'... with the reason: the container could not be reserved, no space left');
+	ok(-f "$pgdata/pg_wal/$held", '... the segment stays in pg_wal');
+	ok(-f "$pgdata/pg_wal/archive_status/$held.ready", '... still marked .ready');
+	opendir(my $fh, $full_archive) or die;
+	my @left = grep { !/^\.\.?$/ } readdir $fh;
+	closedir $fh;
+	is(join(',', @left), '', '... nothing is left in the full archive directory');
+	cmp_ok(used_kb($small_fs), '<=', $used_before + 64,
+		'... and the file system is as empty as before (nothing half written)');
+	my $expected = slurp_file("$pgdata/pg_wal/$held");
+
+	set_and_reload('infra.wal_archive_dir' => $archive);
+	ok(wait_archived($held), 'with room again, the held-back segment is archived');
+	my ($r) = archive_get($held, $node->basedir . '/held_back');
+	is($r, 0, '... archive-get restores it');
+	ok(slurp_file($node->basedir . '/held_back') eq $expected,
+		'... with exactly the bytes it had in pg_wal');
+	is((unpack 'C', substr(header_of("$archive/$held"), 8, 1)), 0, '... stored uncompressed (off)');
+	rmdir $full_archive;
+}
 
 done_testing();

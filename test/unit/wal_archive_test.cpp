@@ -575,6 +575,45 @@ TEST_F(WalArchiveTest, TruncatedOrExtendedCompressedPayloadsAreReported) {
     }
 }
 
+TEST_F(WalArchiveTest, AnAbsurdSizeInACompressedHeaderIsReportedAsCorruptionNotAsAFullDisk) {
+    // Restoring reserves the destination's size up front, but only up to 1 GiB: a header
+    // (with a valid header CRC) announcing 1 TiB gets the corruption message once decoding
+    // finds the frame shorter, not "could not reserve" for a terabyte.
+    const std::string segment = wal_like_segment(8);
+    for (WalCompression c : {WalCompression::kZstd, WalCompression::kLz4}) {
+        SCOPED_TRACE(wal_compression_name(c));
+        const std::string name = std::string("huge.") + wal_compression_name(c);
+        const std::string path = archive_ + "/" + name;
+        archive(name, segment, c);
+        std::string stored = file_contents(path);
+        set_le32(stored, 16, 0);
+        set_le32(stored, 20, 256);  // 256 << 32 = 1 TiB
+        reseal_header(stored);
+        write_file(path, stored);
+        const std::string dest = out_ + "/" + name;
+        const std::string message = refusal([&] { restore_wal_file(archive_, name, dest); });
+        EXPECT_TRUE(contains(message, "archive file " + path + " is corrupt: ")) << message;
+        EXPECT_FALSE(contains(message, "reserve")) << message;
+        EXPECT_FALSE(exists(dest));
+        EXPECT_TRUE(list_directory(out_).empty());
+    }
+}
+
+TEST_F(WalArchiveTest, AnUncompressedContainerIsStoredWithItsExactSize) {
+    // Archiving reserves header + source size before writing (FALLOC_FL_KEEP_SIZE): the
+    // file's size is still only what was written, for every size around the chunk size.
+    for (size_t size : {size_t{0}, size_t{1}, size_t{4095}, size_t{1} << 20, (size_t{1} << 20) + 1,
+                        size_t{3} << 20}) {
+        SCOPED_TRACE(size);
+        const std::string name = "exact." + std::to_string(size);
+        const std::string bytes = random_bytes(size, 77);
+        archive(name, bytes, WalCompression::kOff);
+        EXPECT_EQ(fs::file_size(archive_ + "/" + name), size + 32);
+        EXPECT_TRUE(same_bytes(restore(name), bytes));
+        fs::remove(out_ + "/" + name);
+    }
+}
+
 // ---- missing files, names, directories ----
 
 TEST_F(WalArchiveTest, AFileNotInTheArchiveIsReportedAsSuch) {
