@@ -5,7 +5,7 @@
 EXTENSION = infra_ext
 MODULE_big = infra_ext
 DATA = sql/infra_ext--0.1.0.sql sql/infra_ext--0.1.0--0.2.0.sql sql/infra_ext--0.2.0--0.3.0.sql \
-       sql/infra_ext--0.3.0--0.4.0.sql
+       sql/infra_ext--0.3.0--0.4.0.sql sql/infra_ext--0.4.0--0.5.0.sql
 
 CORE_SOURCES := $(sort $(wildcard src/core/*.cpp))
 GLUE_SOURCES := $(sort $(wildcard src/pg/*.cpp))

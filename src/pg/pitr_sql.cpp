@@ -87,6 +87,33 @@ Datum base_backup_location(FunctionCallInfo fcinfo) {
     return jsonb_result(location.dump());
 }
 
+// The id a base backup directory's name starts with ("<id>-<time>", or
+// ".<id>-<time>.partial" / ".expired" while it is taken or removed); 0 for other names.
+int64_t id_in_directory_name(const std::string& name) {
+    size_t at = name[0] == '.' ? 1 : 0;
+    int64_t id = 0;
+    const size_t digits_from = at;
+    for (; at < name.size() && name[at] >= '0' && name[at] <= '9' && at - digits_from < 18; ++at) {
+        id = id * 10 + (name[at] - '0');
+    }
+    return at > digits_from && at < name.size() && name[at] == '-' ? id : 0;
+}
+
+Datum highest_base_backup_id_on_disk(FunctionCallInfo) {
+    int64_t highest = 0;
+    const std::string root = base_backup_dir();
+    if (directory_exists(root)) {
+        for (const std::string& name : core::list_directory(root)) {
+            highest = std::max(highest, id_in_directory_name(name));
+        }
+        // A description's id counts too, whatever its directory is called.
+        for (const core::BaseBackupInfo& b : core::list_base_backups(root, nullptr)) {
+            highest = std::max(highest, b.id);
+        }
+    }
+    PG_RETURN_INT64(highest);
+}
+
 json file_json(const core::ArchivedWalFile& f) {
     return {{"name", f.name}, {"archived_at", iso_us(f.mtime_unix_us)}};
 }
@@ -163,6 +190,9 @@ Datum recovery_plan(FunctionCallInfo fcinfo) {
 
     const std::string waldump = request.bindir + "/pg_waldump";
     request.newest_transaction_in = [&](const core::ArchivedWalFile& f) {
+        // One pg_waldump run per segment, up to 64 of them: a cancel or a statement
+        // timeout takes effect between two (pg_call turns its ERROR into an exception).
+        pg_call([] { CHECK_FOR_INTERRUPTS(); });
         return core::newest_transaction_time(request.archive_dir, f.name, waldump);
     };
     core::ArchiveScan archive;
@@ -269,6 +299,7 @@ Datum cleanup_wal_archive(FunctionCallInfo fcinfo) {
 }  // namespace infra::pg
 
 INFRA_SQL_FUNCTION(infra_base_backup_location, infra::pg::base_backup_location)
+INFRA_SQL_FUNCTION(infra_highest_base_backup_id_on_disk, infra::pg::highest_base_backup_id_on_disk)
 INFRA_SQL_FUNCTION(infra_wal_archive_scan, infra::pg::wal_archive_scan)
 INFRA_SQL_FUNCTION(infra_recovery_plan, infra::pg::recovery_plan)
 INFRA_SQL_FUNCTION(infra_cleanup_wal_archive, infra::pg::cleanup_wal_archive)

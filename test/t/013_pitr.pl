@@ -22,7 +22,10 @@
 #  (9) a base backup slowed by infra.base_backup_max_rate can be cancelled, and a crash
 #      in its middle fails it; neither leaves a partial directory, and the next one
 #      succeeds;
-# (10) the seeded (disabled) base backup and WAL cleanup schedules do their work when run.
+# (10) the seeded (disabled) base backup and WAL cleanup schedules do their work when run;
+# (11) after DROP EXTENSION / CREATE EXTENSION (the catalog and its id sequence start
+#      again, the base backups on disk stay) a new base backup's id continues past every
+#      id in infra.base_backup_dir, so an id still names one base backup.
 use strict;
 use warnings;
 
@@ -432,6 +435,33 @@ is(sql("SELECT infra.run_schedule('daily_wal_cleanup') IS NULL"), 't',
 	'the WAL cleanup schedule runs at once (no job)');
 is(sql("SELECT count(*) FROM infra.audit_log WHERE action = 'wal_cleanup'"), '2',
 	'... and is audited');
+
+# ---- (11) ids stay unique across DROP/CREATE EXTENSION --------------------------------
+sub ids_on_disk
+{
+	opendir(my $dh, $backups) or die "$backups: $!";
+	my @ids = sort { $a <=> $b } map { /^\.?(\d+)-/ ? $1 : () } readdir $dh;
+	closedir $dh;
+	return @ids;
+}
+my @old_ids = ids_on_disk();
+cmp_ok(scalar(@old_ids), '>=', 2, 'base backups on disk before the extension is dropped: '
+	  . join(',', @old_ids));
+my $old_highest = $old_ids[-1];
+sql('DROP EXTENSION infra_ext CASCADE');
+sql('CREATE EXTENSION infra_ext');
+is(sql('SELECT count(*) FROM infra.base_backups'), '0', 'the re-created catalog is empty');
+is(sql('SELECT infra._highest_base_backup_id_on_disk()'), $old_highest,
+	'the highest id on disk is found from the directory names');
+my $new_id = sql('SELECT infra.create_base_backup(wait => true)');
+cmp_ok($new_id, '>', $old_highest,
+	"the new base backup's id ($new_id) continues past the ids on disk ($old_highest)");
+is(sql("SELECT status FROM infra.base_backups WHERE id = $new_id"), 'succeeded',
+	'... and it succeeds');
+my @new_ids = ids_on_disk();
+is(scalar(grep { $_ == $new_id } @new_ids), 1, '... one directory on disk has that id');
+is(sql("SELECT infra.recovery_plan(now(), $new_id)->'base_backup'->>'id'"), $new_id,
+	'a recovery plan for that id uses that base backup');
 
 # ---- --help on every command ----------------------------------------------------------
 for my $command ('archive-get', 'plan', 'restore', 'verify')
