@@ -8,8 +8,11 @@
 #                    pg_basebackup in a job worker, then pg_verifybackup, catalogue
 #                                                      (target <= 1.15 x bb_plain)
 #     bb_tarzstd     bare pg_basebackup ... -Ft --compress=client-zstd
-#     infra_tarzstd  create_base_backup, format tar, compression zstd: the same
-#                    pg_basebackup, then infra_ext's tar check       (<= 1.15 x bb_tarzstd)
+#     bb_tarzstd_w1  the same with --compress=client-zstd:workers=1 (what the job runs)
+#     infra_tarzstd  create_base_backup, format tar, compression zstd: pg_basebackup
+#                    with client-zstd:workers=1 (same level and format, compressing in
+#                    a thread of its own), the tar check reading the growing file in
+#                    another                                        (<= 1.15 x bb_tarzstd)
 #     pgbackrest     pgbackrest backup --type=full, compress-type=zst, process-max=2,
 #                    start-fast, archive-check=n (its WAL is pushed separately below)
 #                                                      (infra faster than pgbackrest)
@@ -213,7 +216,7 @@ forget_base_backups() { # removes infra's and the bare copies (outside the timin
 
 declare -A bytes
 if [[ $parts == *backup* ]]; then
-    cases=(bb_plain infra_plain bb_tarzstd infra_tarzstd pgbackrest)
+    cases=(bb_plain infra_plain bb_tarzstd bb_tarzstd_w1 infra_tarzstd pgbackrest)
     for round in $(seq 1 "$rounds"); do
         shift_by=$(((round - 1) % ${#cases[@]}))
         order=("${cases[@]:$shift_by}" "${cases[@]:0:$shift_by}")
@@ -225,6 +228,9 @@ if [[ $parts == *backup* ]]; then
                     bare_backup bb_tarzstd -Ft --compress=client-zstd
                     bytes[bb_tarzstd]=$(du -sb "$dir/bare/data" | cut -f1)
                     ;;
+                bb_tarzstd_w1)
+                    bare_backup bb_tarzstd_w1 -Ft --compress=client-zstd:workers=1
+                    ;;
                 infra_tarzstd) infra_backup infra_tarzstd tar zstd ;;
                 pgbackrest) pgbr_backup ;;
             esac
@@ -235,12 +241,14 @@ if [[ $parts == *backup* ]]; then
     pgbr_bytes=$(pgbr info --output=json | python3 -c 'import json,sys; b=json.load(sys.stdin)[0]["backup"][-1]["info"]["repository"]; print(b["size"])')
     {
         echo "base backup benchmark $(date -u +%FT%TZ): $rounds rounds, pgbench -s 50 (cluster $db_mib MiB)"
-        for c in bb_plain infra_plain infra_plain_pgbb infra_plain_job bb_tarzstd infra_tarzstd \
-            infra_tarzstd_pgbb infra_tarzstd_job pgbackrest; do
+        for c in bb_plain infra_plain infra_plain_pgbb infra_plain_job bb_tarzstd bb_tarzstd_w1 \
+            infra_tarzstd infra_tarzstd_pgbb infra_tarzstd_job pgbackrest; do
             time_line "$c"
         done
         ratio_line infra_plain bb_plain "<= 1.15"
         ratio_line infra_tarzstd bb_tarzstd "<= 1.15"
+        ratio_line infra_tarzstd bb_tarzstd_w1 "(like for like: bare with zstd workers=1 too)"
+        ratio_line bb_tarzstd_w1 bb_tarzstd "(what zstd workers=1 alone gives)"
         ratio_line infra_tarzstd pgbackrest "< 1"
         ratio_line infra_plain pgbackrest "< 1"
         ratio_line infra_plain_pgbb bb_plain "(pg_basebackup part only)"

@@ -18,6 +18,7 @@
 //     ".<name>.expired" first; a failure here is a WARNING, the new backup stands).
 // Runs in the worker process only (no shared state between processes); errors are C++
 // exceptions.
+#include <sched.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -149,7 +150,11 @@ class GrowingTarReader {
         thread_ = core::start_quiet_thread([this, path] {
             // Below pg_basebackup's priority: on a machine short of cores the backup
             // goes first and this thread uses what is left, reading the rest at the end.
-            (void)setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), 10);
+            sched_param idle{};
+            if (sched_setscheduler(static_cast<pid_t>(syscall(SYS_gettid)), SCHED_IDLE, &idle) !=
+                0) {
+                (void)setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), 19);
+            }
             try {
                 result_ = core::digest_growing_base_tar(path, [this] { return !writer_done_; });
             } catch (const std::exception& e) {
@@ -198,7 +203,12 @@ json run_base_backup(const json& params) {
     const int max_rate_kb = params.value("max_rate_kb", 0);
     if (max_rate_kb > 0) args.push_back("--max-rate=" + std::to_string(max_rate_kb) + "k");
     if (info.format == "tar" && info.compression != "none") {
-        args.push_back("--compress=client-" + info.compression);
+        // zstd compresses in a thread of its own (workers=1: the same level and frame
+        // format, one worker), so pg_basebackup receives while the previous data is being
+        // compressed instead of one after the other: about a fifth faster on its own
+        // (bench/README.md), which leaves room for the tar check's reader thread.
+        args.push_back("--compress=client-" + info.compression +
+                       (info.compression == "zstd" ? ":workers=1" : ""));
     }
     info.start_time_unix_us = now_unix_us();
     std::optional<core::BaseTarDigests> base_digests;
