@@ -6,63 +6,39 @@
 \echo Use "ALTER EXTENSION infra_ext UPDATE TO '0.5.0'" to load this file. \quit
 
 -- The highest base-backup id in infra.base_backup_dir (from the directory names
--- "<id>-<time>", including ".<id>-<time>.partial" and ".expired" leftovers), 0 if none.
+-- "<id>-<time>", including ".<id>-<time>.partial" and ".expired" leftovers, and from
+-- the descriptions), 0 if none.
 CREATE FUNCTION infra._highest_base_backup_id_on_disk() RETURNS bigint
     AS 'MODULE_PATHNAME', 'infra_highest_base_backup_id_on_disk' LANGUAGE C VOLATILE;
-REVOKE ALL ON FUNCTION infra._highest_base_backup_id_on_disk() FROM PUBLIC;
 
--- Queues one base backup (catalog row + job); returns the job id. As in 0.3.0, plus the
--- id check above.
-CREATE OR REPLACE FUNCTION infra._queue_base_backup(requested_by name) RETURNS bigint
+-- The id of a new infra.base_backups row: the sequence's next value, moved past every id
+-- on disk first. Taken under an advisory lock (held only while the sequence is read and
+-- moved, released on error or cancel too), so that two base backups queued at once
+-- cannot both move the sequence back to the same place.
+CREATE FUNCTION infra._next_base_backup_id() RETURNS bigint
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    fmt text := current_setting('infra.base_backup_format');
-    comp text := current_setting('infra.base_backup_compression');
-    new_id bigint;
-    loc jsonb;
-    job bigint;
-    bb_label text;
+    lock_key constant bigint := hashtext('infra_ext: next base backup id');
     on_disk bigint;
-    seq regclass := pg_get_serial_sequence('infra.base_backups', 'id')::regclass;
     next_id bigint;
 BEGIN
-    IF fmt = 'plain' AND comp <> 'none' THEN
-        RAISE EXCEPTION USING ERRCODE = 'IX001',
-            MESSAGE = format('infra.base_backup_compression = %s needs infra.base_backup_format = tar', comp),
-            HINT = 'Set infra.base_backup_format = ''tar'' (or the compression to none) and reload.';
-    END IF;
-    IF current_setting('wal_level') = 'minimal' OR current_setting('max_wal_senders')::int < 2 THEN
-        RAISE EXCEPTION USING ERRCODE = 'IX001',
-            MESSAGE = format('pg_basebackup cannot run: wal_level = %s, max_wal_senders = %s',
-                             current_setting('wal_level'), current_setting('max_wal_senders')),
-            HINT = 'It needs wal_level = replica and max_wal_senders >= 2; SELECT infra.pitr_config() shows the statements that fix it.';
-    END IF;
-    -- Ids continue past every base backup in infra.base_backup_dir, also those of an
-    -- earlier installation of the extension (DROP/CREATE EXTENSION restarts the
-    -- sequence): an id names one base backup, in SQL and for infra_ext_ctl alike.
-    on_disk := infra._highest_base_backup_id_on_disk();
-    SELECT CASE WHEN is_called THEN last_value + 1 ELSE last_value END
-      INTO next_id FROM infra.base_backups_id_seq;
-    IF on_disk >= next_id THEN
-        PERFORM setval(seq, on_disk, true);
-    END IF;
-    INSERT INTO infra.base_backups (requested_by, label, format, compression)
-    VALUES (requested_by, 'infra_ext base backup', fmt, comp) RETURNING id INTO new_id;
-    bb_label := 'infra_ext base backup ' || new_id;
-    loc := infra._base_backup_location(new_id, clock_timestamp());
-    job := infra._queue_job('base_backup', NULL, NULL,
-                            jsonb_build_object('base_backup_id', new_id, 'label', bb_label,
-                                               'root', loc->>'root', 'path', loc->>'path',
-                                               'partial_dir', loc->>'partial', 'format', fmt,
-                                               'compression', comp,
-                                               'retention', current_setting('infra.base_backup_retention')::int,
-                                               'max_rate_kb', (SELECT setting::int FROM pg_settings
-                                                                WHERE name = 'infra.base_backup_max_rate')),
-                            requested_by);
-    UPDATE infra.base_backups SET job_id = job, label = bb_label WHERE id = new_id;
-    PERFORM infra._audit('base_backup_request', 'base backup ' || new_id,
-                         jsonb_build_object('job_id', job, 'format', fmt, 'compression', comp,
-                                            'path', loc->>'path'));
-    RETURN job;
+    PERFORM pg_advisory_lock(lock_key);
+    BEGIN
+        on_disk := infra._highest_base_backup_id_on_disk();
+        next_id := nextval('infra.base_backups_id_seq');
+        IF next_id <= on_disk THEN
+            PERFORM setval('infra.base_backups_id_seq', on_disk, true);
+            next_id := nextval('infra.base_backups_id_seq');
+        END IF;
+    EXCEPTION WHEN OTHERS OR query_canceled THEN
+        PERFORM pg_advisory_unlock(lock_key);
+        RAISE;
+    END;
+    PERFORM pg_advisory_unlock(lock_key);
+    RETURN next_id;
 END
 $$;
+ALTER TABLE infra.base_backups ALTER COLUMN id SET DEFAULT infra._next_base_backup_id();
+
+REVOKE ALL ON FUNCTION infra._highest_base_backup_id_on_disk(), infra._next_base_backup_id()
+    FROM PUBLIC;

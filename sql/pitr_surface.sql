@@ -60,7 +60,8 @@ SELECT f AS function,
                     'infra.create_base_backup(boolean)', 'infra.cleanup_wal_archive(boolean)',
                     'infra._recovery_plan(timestamptz, bigint)',
                     'infra._cleanup_wal_archive(boolean, pg_lsn)', 'infra._wal_archive_scan()',
-                    'infra._highest_base_backup_id_on_disk()']) f;
+                    'infra._highest_base_backup_id_on_disk()',
+                    'infra._next_base_backup_id()']) f;
 SELECT has_table_privilege('infra_viewer', 'infra.base_backups', 'SELECT') AS viewer_reads,
        has_table_privilege('infra_admin', 'infra.base_backups', 'INSERT') AS admin_writes,
        has_table_privilege('public', 'infra.base_backups', 'SELECT') AS public_reads;
