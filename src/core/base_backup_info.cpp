@@ -297,6 +297,25 @@ std::vector<BaseBackupInfo> list_base_backups(const std::string& root,
     return backups;
 }
 
+int64_t base_backup_id_in_name(const std::string& name) {
+    size_t at = !name.empty() && name[0] == '.' ? 1 : 0;
+    const size_t digits_from = at;
+    int64_t id = 0;
+    for (; at < name.size() && at - digits_from < 18 && name[at] >= '0' && name[at] <= '9'; ++at) {
+        id = id * 10 + (name[at] - '0');
+    }
+    return at > digits_from && at < name.size() && name[at] == '-' ? id : 0;
+}
+
+int64_t highest_base_backup_id(const std::string& root) {
+    int64_t highest = 0;
+    for (const std::string& name : list_directory(root)) {
+        highest = std::max(highest, base_backup_id_in_name(name));
+    }
+    for (const BaseBackupInfo& b : list_base_backups(root)) highest = std::max(highest, b.id);
+    return highest;
+}
+
 }  // namespace infra::core
 
 #include "core/no_postgres.hpp"  // keep last: the core never sees postgres.h

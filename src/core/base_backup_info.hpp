@@ -59,4 +59,14 @@ BaseBackupInfo read_base_backup_info(const std::string& backup_dir);
 std::vector<BaseBackupInfo> list_base_backups(const std::string& root,
                                               std::vector<std::string>* skipped = nullptr);
 
+// The id a base-backup directory's name starts with: "<id>-<stamp>", and
+// ".<id>-<stamp>.partial" / ".expired" while one is taken or removed (at most 18 digits,
+// followed by '-'); 0 for any other name.
+int64_t base_backup_id_in_name(const std::string& name);
+
+// The highest base-backup id under root, from every directory name and every readable
+// description (whatever its directory is called); 0 when there is none. New ids must
+// continue past it. Throws Error(kInvalidArgument) when root cannot be listed.
+int64_t highest_base_backup_id(const std::string& root);
+
 }  // namespace infra::core

@@ -148,8 +148,9 @@ class GrowingTarReader {
   public:
     explicit GrowingTarReader(const std::string& path) {
         thread_ = core::start_quiet_thread([this, path] {
-            // Below pg_basebackup's priority: on a machine short of cores the backup
-            // goes first and this thread uses what is left, reading the rest at the end.
+            // SCHED_IDLE (nice 19 where refused): on a machine short of cores the backup
+            // goes first and this thread only gets CPU nothing else wants, reading the
+            // rest after pg_basebackup has ended.
             sched_param idle{};
             if (sched_setscheduler(static_cast<pid_t>(syscall(SYS_gettid)), SCHED_IDLE, &idle) !=
                 0) {
@@ -205,7 +206,7 @@ json run_base_backup(const json& params) {
     if (info.format == "tar" && info.compression != "none") {
         // zstd compresses in a thread of its own (workers=1: the same level and frame
         // format, one worker), so pg_basebackup receives while the previous data is being
-        // compressed instead of one after the other: about a fifth faster on its own
+        // compressed instead of one after the other: 0.87 x as long on its own
         // (bench/README.md), which leaves room for the tar check's reader thread.
         args.push_back("--compress=client-" + info.compression +
                        (info.compression == "zstd" ? ":workers=1" : ""));

@@ -87,31 +87,9 @@ Datum base_backup_location(FunctionCallInfo fcinfo) {
     return jsonb_result(location.dump());
 }
 
-// The id a base backup directory's name starts with ("<id>-<time>", or
-// ".<id>-<time>.partial" / ".expired" while it is taken or removed); 0 for other names.
-int64_t id_in_directory_name(const std::string& name) {
-    size_t at = name[0] == '.' ? 1 : 0;
-    int64_t id = 0;
-    const size_t digits_from = at;
-    for (; at < name.size() && name[at] >= '0' && name[at] <= '9' && at - digits_from < 18; ++at) {
-        id = id * 10 + (name[at] - '0');
-    }
-    return at > digits_from && at < name.size() && name[at] == '-' ? id : 0;
-}
-
 Datum highest_base_backup_id_on_disk(FunctionCallInfo) {
-    int64_t highest = 0;
     const std::string root = base_backup_dir();
-    if (directory_exists(root)) {
-        for (const std::string& name : core::list_directory(root)) {
-            highest = std::max(highest, id_in_directory_name(name));
-        }
-        // A description's id counts too, whatever its directory is called.
-        for (const core::BaseBackupInfo& b : core::list_base_backups(root, nullptr)) {
-            highest = std::max(highest, b.id);
-        }
-    }
-    PG_RETURN_INT64(highest);
+    PG_RETURN_INT64(directory_exists(root) ? core::highest_base_backup_id(root) : 0);
 }
 
 json file_json(const core::ArchivedWalFile& f) {

@@ -341,5 +341,36 @@ TEST(ListBaseBackups, RefusesARootThatCannotBeListed) {
               std::string::npos);
 }
 
+TEST(BaseBackupIdInName, ReadsTheLeadingIdOfBaseBackupDirectoryNames) {
+    EXPECT_EQ(base_backup_id_in_name("41-20261129T030405Z"), 41);
+    EXPECT_EQ(base_backup_id_in_name(".42-20261129T030405Z.partial"), 42);
+    EXPECT_EQ(base_backup_id_in_name(".43-20261129T030405Z.expired"), 43);
+    EXPECT_EQ(base_backup_id_in_name("007-x"), 7);
+    EXPECT_EQ(base_backup_id_in_name("123456789012345678-x"), 123456789012345678);
+    for (const char* other : {"", ".", "-3", "12", "x-1", "12x-1", ".-1", "..5-x",
+                              "1234567890123456789-x", "infra_base_backup.json"}) {
+        EXPECT_EQ(base_backup_id_in_name(other), 0) << '"' << other << '"';
+    }
+}
+
+TEST(HighestBaseBackupId, TakesDirectoryNamesAndDescriptionsIntoAccount) {
+    const TempDir root("base_backup_info_test");
+    EXPECT_EQ(highest_base_backup_id(root.path()), 0);
+    make_backup_dir(root.path(), "3-a", info_with(3, kStartUs));
+    EXPECT_EQ(highest_base_backup_id(root.path()), 3);
+    // Leftovers of a base backup being taken or removed count too.
+    ASSERT_EQ(::mkdir((root.path() + "/.9-b.partial").c_str(), 0700), 0);
+    EXPECT_EQ(highest_base_backup_id(root.path()), 9);
+    ASSERT_EQ(::mkdir((root.path() + "/.11-c.expired").c_str(), 0700), 0);
+    EXPECT_EQ(highest_base_backup_id(root.path()), 11);
+    // A description's id counts whatever its directory is called.
+    make_backup_dir(root.path(), "renamed", info_with(20, kStartUs + 1));
+    EXPECT_EQ(highest_base_backup_id(root.path()), 20);
+    // Other files do not.
+    write_file(root.path() + "/99.txt", "x");
+    EXPECT_EQ(highest_base_backup_id(root.path()), 20);
+    EXPECT_FALSE(refusal([&] { highest_base_backup_id(root.path() + "/missing"); }).empty());
+}
+
 }  // namespace
 }  // namespace infra::core
